@@ -1,0 +1,29 @@
+//! The pure core of ddb-audit.
+//!
+//! `bytes → records → attributed calls → rollups`: decoding CloudTrail
+//! deliveries (CloudWatch Logs subscription batches, CloudTrail files, S3
+//! notifications), attributing each DynamoDB call to the table(s) it touched
+//! and the application identity that made it, and folding calls into
+//! lifetime and daily rollups. No I/O and no async here: the Lambda functions
+//! and the CLI do I/O at the edge and hand bytes to this crate, which is what
+//! lets it be tested, benchmarked and fuzzed alone.
+//!
+//! What this crate is not: an AWS client. It never persists, logs or returns
+//! item key values or PartiQL literals; the record view does not even parse
+//! them.
+
+pub mod agent;
+pub mod attribute;
+pub mod caller;
+pub mod decode;
+mod error;
+pub mod input;
+pub mod notification;
+pub mod partiql;
+pub mod reconcile;
+pub mod record;
+pub mod rollup;
+pub mod row;
+pub mod table;
+
+pub use error::Error;

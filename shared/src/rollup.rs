@@ -1,0 +1,387 @@
+//! Folding attributed calls into rollups: one per (table account, region,
+//! table, caller), for its lifetime and per UTC day.
+//!
+//! Folding is associative and commutative: folding two halves of a batch and
+//! merging them gives the same rollups as folding the whole, which is what
+//! lets inputs be processed in any order or in parallel.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{Hash, Hasher};
+
+use hashbrown::{Equivalent, HashMap};
+
+use crate::attribute::Call;
+use crate::caller::CallerType;
+use crate::reconcile::{Reconciliation, RecordProblem};
+
+/// How many distinct source IPs, VPC endpoints and services a rollup keeps
+/// (the smallest ones, so that merging stays exact).
+pub const MAX_SOURCES: usize = 8;
+
+/// How many record problems a batch keeps in full; the rest are only counted.
+pub const MAX_PROBLEMS: usize = 100;
+
+/// The identity of a rollup row.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RollupKey {
+    /// The account that owns the table (for account-level calls, the account called).
+    pub account: String,
+    /// The table's region.
+    pub region: String,
+    /// The table; `None` for calls that name no table (`ListTables`).
+    pub table: Option<String>,
+    /// The caller string.
+    pub caller: String,
+}
+
+/// A borrowed [`RollupKey`], for looking up rows without allocating.
+#[derive(Debug, Clone, Copy)]
+struct KeyRef<'a> {
+    account: &'a str,
+    region: &'a str,
+    table: Option<&'a str>,
+    caller: &'a str,
+}
+
+fn hash_key<H: Hasher>(
+    state: &mut H,
+    account: &str,
+    region: &str,
+    table: Option<&str>,
+    caller: &str,
+) {
+    account.hash(state);
+    region.hash(state);
+    match table {
+        Some(t) => {
+            1u8.hash(state);
+            t.hash(state);
+        }
+        None => 0u8.hash(state),
+    }
+    caller.hash(state);
+}
+
+impl Hash for RollupKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        hash_key(
+            state,
+            &self.account,
+            &self.region,
+            self.table.as_deref(),
+            &self.caller,
+        );
+    }
+}
+
+impl Hash for KeyRef<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        hash_key(state, self.account, self.region, self.table, self.caller);
+    }
+}
+
+impl Equivalent<RollupKey> for KeyRef<'_> {
+    fn equivalent(&self, key: &RollupKey) -> bool {
+        self.account == key.account
+            && self.region == key.region
+            && self.table == key.table.as_deref()
+            && self.caller == key.caller
+    }
+}
+
+impl KeyRef<'_> {
+    fn to_owned_key(self) -> RollupKey {
+        RollupKey {
+            account: self.account.to_owned(),
+            region: self.region.to_owned(),
+            table: self.table.map(str::to_owned),
+            caller: self.caller.to_owned(),
+        }
+    }
+}
+
+/// A daily rollup's identity: the row and the UTC day (days since 1970-01-01).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DailyKey {
+    /// The row.
+    pub key: RollupKey,
+    /// The UTC day, as days since the Unix epoch.
+    pub day: i64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct DailyKeyRef<'a> {
+    key: KeyRef<'a>,
+    day: i64,
+}
+
+impl Hash for DailyKeyRef<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.key.hash(state);
+        self.day.hash(state);
+    }
+}
+
+impl Equivalent<DailyKey> for DailyKeyRef<'_> {
+    fn equivalent(&self, key: &DailyKey) -> bool {
+        self.day == key.day && self.key.equivalent(&key.key)
+    }
+}
+
+/// The counters and facts kept for one row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rollup {
+    /// The caller's identity type.
+    pub caller_type: CallerType,
+    /// The caller is a person.
+    pub person: bool,
+    /// Calls (a call touching two tables counts once on each).
+    pub calls: u64,
+    /// Read calls (attempted; failed ones count here and in `errors`).
+    pub reads: u64,
+    /// Write calls (attempted).
+    pub writes: u64,
+    /// Calls with an `errorCode`.
+    pub errors: u64,
+    /// Calls refused with an `AccessDenied*` error.
+    pub denied: u64,
+    /// `eventName` → calls.
+    pub operations: BTreeMap<String, u64>,
+    /// Index name → calls.
+    pub indexes: BTreeMap<String, u64>,
+    /// User-agent family → calls.
+    pub user_agents: BTreeMap<String, u64>,
+    /// `errorCode` → calls.
+    pub error_codes: BTreeMap<String, u64>,
+    /// Earliest `eventTime`, Unix seconds.
+    pub first_seen: i64,
+    /// Latest `eventTime`, Unix seconds.
+    pub last_seen: i64,
+    /// `eventID` of the earliest call (ties: the smallest id).
+    pub first_event_id: String,
+    /// Source IP addresses (or service names), the smallest [`MAX_SOURCES`].
+    pub source_ips: BTreeSet<String>,
+    /// VPC endpoint ids, the smallest [`MAX_SOURCES`].
+    pub vpc_endpoints: BTreeSet<String>,
+    /// `invokedBy` services, the smallest [`MAX_SOURCES`].
+    pub invoked_by: BTreeSet<String>,
+}
+
+impl Rollup {
+    fn new(call: &Call<'_>) -> Self {
+        Rollup {
+            caller_type: call.caller.kind,
+            person: call.caller.person,
+            calls: 0,
+            reads: 0,
+            writes: 0,
+            errors: 0,
+            denied: 0,
+            operations: BTreeMap::new(),
+            indexes: BTreeMap::new(),
+            user_agents: BTreeMap::new(),
+            error_codes: BTreeMap::new(),
+            first_seen: call.time,
+            last_seen: call.time,
+            first_event_id: call.event_id.to_owned(),
+            source_ips: BTreeSet::new(),
+            vpc_endpoints: BTreeSet::new(),
+            invoked_by: BTreeSet::new(),
+        }
+    }
+
+    fn add(&mut self, call: &Call<'_>, indexes: &[&str], read: bool, write: bool) {
+        self.calls += 1;
+        self.reads += u64::from(read);
+        self.writes += u64::from(write);
+        bump(&mut self.operations, call.operation, 1);
+        for index in indexes {
+            bump(&mut self.indexes, index, 1);
+        }
+        bump(&mut self.user_agents, &call.user_agent, 1);
+        if let Some(code) = call.error_code {
+            self.errors += 1;
+            self.denied += u64::from(call.denied());
+            bump(&mut self.error_codes, code, 1);
+        }
+        if (call.time, call.event_id) < (self.first_seen, self.first_event_id.as_str()) {
+            self.first_event_id = call.event_id.to_owned();
+        }
+        self.first_seen = self.first_seen.min(call.time);
+        self.last_seen = self.last_seen.max(call.time);
+        // A person is a person in any of their calls (console sessions are
+        // marked per call).
+        self.person |= call.caller.person;
+        for (set, value) in [
+            (&mut self.source_ips, call.source_ip),
+            (&mut self.vpc_endpoints, call.vpc_endpoint),
+            (&mut self.invoked_by, call.invoked_by),
+        ] {
+            if let Some(value) = value {
+                keep_smallest(set, value);
+            }
+        }
+    }
+
+    /// Merges another rollup of the same row.
+    pub fn merge(&mut self, other: &Rollup) {
+        self.caller_type = self.caller_type.min(other.caller_type);
+        self.person |= other.person;
+        self.calls += other.calls;
+        self.reads += other.reads;
+        self.writes += other.writes;
+        self.errors += other.errors;
+        self.denied += other.denied;
+        for (mine, theirs) in [
+            (&mut self.operations, &other.operations),
+            (&mut self.indexes, &other.indexes),
+            (&mut self.user_agents, &other.user_agents),
+            (&mut self.error_codes, &other.error_codes),
+        ] {
+            for (k, v) in theirs {
+                bump(mine, k, *v);
+            }
+        }
+        if (other.first_seen, other.first_event_id.as_str())
+            < (self.first_seen, self.first_event_id.as_str())
+        {
+            self.first_event_id.clone_from(&other.first_event_id);
+        }
+        self.first_seen = self.first_seen.min(other.first_seen);
+        self.last_seen = self.last_seen.max(other.last_seen);
+        for (mine, theirs) in [
+            (&mut self.source_ips, &other.source_ips),
+            (&mut self.vpc_endpoints, &other.vpc_endpoints),
+            (&mut self.invoked_by, &other.invoked_by),
+        ] {
+            for value in theirs {
+                keep_smallest(mine, value);
+            }
+        }
+    }
+}
+
+fn bump(map: &mut BTreeMap<String, u64>, key: &str, by: u64) {
+    match map.get_mut(key) {
+        Some(n) => *n += by,
+        None => {
+            map.insert(key.to_owned(), by);
+        }
+    }
+}
+
+fn keep_smallest(set: &mut BTreeSet<String>, value: &str) {
+    if set.contains(value) {
+        return;
+    }
+    if set.len() < MAX_SOURCES {
+        set.insert(value.to_owned());
+    } else if set.last().is_some_and(|largest| value < largest.as_str()) {
+        set.pop_last();
+        set.insert(value.to_owned());
+    }
+}
+
+/// The rollups and counters of one input, one Lambda invocation or one run.
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    /// Lifetime rollups.
+    pub lifetime: HashMap<RollupKey, Rollup>,
+    /// Daily rollups.
+    pub daily: HashMap<DailyKey, Rollup>,
+    /// What happened to every record.
+    pub counts: Reconciliation,
+    /// The first [`MAX_PROBLEMS`] record problems.
+    pub problems: Vec<RecordProblem>,
+    /// Problems counted but not kept.
+    pub problems_dropped: u64,
+}
+
+impl Batch {
+    /// Adds one attributed call to every row it touches.
+    pub fn fold(&mut self, call: &Call<'_>) {
+        let day = call.time.div_euclid(86_400);
+        for table_use in &call.tables {
+            let (account, region, table) = match &table_use.table {
+                Some(t) => (&*t.account, &*t.region, Some(&*t.name)),
+                None => (call.home.0, call.home.1, None),
+            };
+            let key = KeyRef {
+                account,
+                region,
+                table,
+                caller: &call.caller.id,
+            };
+            let (read, write) = (table_use.read, table_use.write);
+            match self.lifetime.get_mut(&key) {
+                Some(r) => r.add(call, &table_use.indexes, read, write),
+                None => {
+                    let mut r = Rollup::new(call);
+                    r.add(call, &table_use.indexes, read, write);
+                    self.lifetime.insert(key.to_owned_key(), r);
+                }
+            }
+            let daily = DailyKeyRef { key, day };
+            match self.daily.get_mut(&daily) {
+                Some(r) => r.add(call, &table_use.indexes, read, write),
+                None => {
+                    let mut r = Rollup::new(call);
+                    r.add(call, &table_use.indexes, read, write);
+                    self.daily.insert(
+                        DailyKey {
+                            key: key.to_owned_key(),
+                            day,
+                        },
+                        r,
+                    );
+                }
+            }
+        }
+    }
+
+    /// Records a problem, keeping the first [`MAX_PROBLEMS`].
+    pub fn problem(&mut self, problem: RecordProblem) {
+        if self.problems.len() < MAX_PROBLEMS {
+            self.problems.push(problem);
+        } else {
+            self.problems_dropped += 1;
+        }
+    }
+
+    /// Merges another batch into this one.
+    pub fn merge(&mut self, other: Batch) {
+        for (k, v) in other.lifetime {
+            match self.lifetime.get_mut(&k) {
+                Some(r) => r.merge(&v),
+                None => {
+                    self.lifetime.insert(k, v);
+                }
+            }
+        }
+        for (k, v) in other.daily {
+            match self.daily.get_mut(&k) {
+                Some(r) => r.merge(&v),
+                None => {
+                    self.daily.insert(k, v);
+                }
+            }
+        }
+        self.counts.merge(&other.counts);
+        for p in other.problems {
+            self.problem(p);
+        }
+        self.problems_dropped += other.problems_dropped;
+    }
+
+    /// Lifetime rows sorted by account, region, table, then busiest caller first.
+    pub fn sorted_lifetime(&self) -> Vec<(&RollupKey, &Rollup)> {
+        let mut rows: Vec<_> = self.lifetime.iter().collect();
+        rows.sort_by(|(ka, ra), (kb, rb)| {
+            (&ka.account, &ka.region, &ka.table)
+                .cmp(&(&kb.account, &kb.region, &kb.table))
+                .then(rb.calls.cmp(&ra.calls))
+                .then(ka.caller.cmp(&kb.caller))
+        });
+        rows
+    }
+}
