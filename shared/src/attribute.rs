@@ -157,10 +157,13 @@ pub enum Outcome<'a> {
     Malformed(MalformedReason, String),
 }
 
-fn required<'a>(field: &'a Option<Text<'a>>, name: &str) -> Result<&'a str, Outcome<'a>> {
+/// Why a record cannot be attributed, naming the field.
+type Problem = (MalformedReason, String);
+
+fn required<'a>(field: &'a Option<Text<'a>>, name: &str) -> Result<&'a str, Problem> {
     match field.as_ref().map(|t| t.as_str()) {
         Some(v) if !v.is_empty() => Ok(v),
-        _ => Err(Outcome::Malformed(
+        _ => Err((
             MalformedReason::MissingField,
             format!("missing field `{name}`"),
         )),
@@ -176,15 +179,11 @@ pub fn parse_event_time(text: &str) -> Option<i64> {
 
 /// Attributes one record.
 pub fn attribute<'a>(record: &'a RecordView<'a>, rules: &Rules) -> Outcome<'a> {
-    match attribute_inner(record, rules) {
-        Ok(outcome) | Err(outcome) => outcome,
-    }
+    attribute_inner(record, rules)
+        .unwrap_or_else(|(reason, detail)| Outcome::Malformed(reason, detail))
 }
 
-fn attribute_inner<'a>(
-    record: &'a RecordView<'a>,
-    rules: &Rules,
-) -> Result<Outcome<'a>, Outcome<'a>> {
+fn attribute_inner<'a>(record: &'a RecordView<'a>, rules: &Rules) -> Result<Outcome<'a>, Problem> {
     let source = required(&record.event_source, "eventSource")?;
     if source != DYNAMODB_EVENT_SOURCE {
         return Ok(Outcome::Skip(SkipReason::NotDynamoDb));
@@ -193,9 +192,9 @@ fn attribute_inner<'a>(
     let event_id = required(&record.event_id, "eventID")?;
     let time_text = required(&record.event_time, "eventTime")?;
     let time = parse_event_time(time_text).ok_or_else(|| {
-        Outcome::Malformed(
+        (
             MalformedReason::BadTime,
-            "field `eventTime` is not an RFC 3339 time".into(),
+            "field `eventTime` is not an RFC 3339 time".to_owned(),
         )
     })?;
     let account = required(&record.recipient_account_id, "recipientAccountId")?;

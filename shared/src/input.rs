@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
@@ -22,6 +22,14 @@ use crate::reconcile::{MalformedReason, RecordProblem, SkipReason};
 use crate::record::{RecordView, Text};
 use crate::rollup::Batch;
 use crate::Error;
+
+const NOT_AN_INPUT: &str =
+    "expected a CloudTrail file ({\"Records\": [...]}) or a CloudWatch Logs \
+     subscription event ({\"awslogs\": {\"data\": ...}} or its decoded {\"logEvents\": [...]})";
+
+fn first_byte(json: &[u8]) -> Option<u8> {
+    json.iter().copied().find(|b| !b.is_ascii_whitespace())
+}
 
 /// CloudTrail's own limit for one record.
 pub const MAX_RECORD_BYTES: usize = 256 * 1024;
@@ -134,6 +142,11 @@ struct Ctx<'r> {
 
 impl Ctx<'_> {
     fn read_document(&mut self, json: &[u8], allow_awslogs: bool) -> Result<InputKind, Error> {
+        if first_byte(json) != Some(b'{') {
+            return Err(Error::shape(format!(
+                "the top level is not a JSON object: {NOT_AN_INPUT}"
+            )));
+        }
         let mut de = serde_json::Deserializer::from_slice(json);
         let parsed = DocumentSeed {
             ctx: self,
@@ -150,6 +163,7 @@ impl Ctx<'_> {
             Error::from_json(&context, &e)
         })?;
         match doc {
+            Document::Unknown => Err(Error::shape(NOT_AN_INPUT)),
             Document::Records => Ok(InputKind::CloudTrailFile),
             Document::AwsLogs(data) => {
                 let compressed = decode::base64_decode(&data)?;
@@ -251,11 +265,17 @@ impl Ctx<'_> {
             self.malformed(origin, index, None, MalformedReason::Oversize, detail);
             return;
         }
+        // serde would fill a struct from an array by position: only objects are records.
+        if first_byte(json.as_bytes()) != Some(b'{') {
+            let detail = "record is not a JSON object".to_owned();
+            self.malformed(origin, index, None, MalformedReason::NotJson, detail);
+            return;
+        }
         let view = match serde_json::from_str::<RecordView<'_>>(json) {
             Ok(view) => view,
             Err(e) => {
                 let (reason, detail) = describe_record_error(json, &e);
-                self.malformed(origin, index, None, reason, detail);
+                self.malformed(origin, index, event_id_of(json), reason, detail);
                 return;
             }
         };
@@ -278,12 +298,25 @@ impl Ctx<'_> {
     }
 }
 
+/// The top-level `eventID` of a record that did not parse as a whole, when
+/// it is there and a string.
+fn event_id_of(json: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct OnlyId<'a> {
+        #[serde(borrow, rename = "eventID")]
+        event_id: Option<Text<'a>>,
+    }
+    serde_json::from_str::<OnlyId<'_>>(json)
+        .ok()
+        .and_then(|r| r.event_id)
+        .map(|id| id.as_str().to_owned())
+}
+
 /// Names the field a record's parse failed on, without quoting its value.
 fn describe_record_error(json: &str, e: &serde_json::Error) -> (MalformedReason, String) {
     use serde_json::error::Category;
-    let is_object = json.trim_start().starts_with('{');
     match e.classify() {
-        Category::Data if is_object => {
+        Category::Data => {
             let mut de = serde_json::Deserializer::from_str(json);
             let path = match serde_path_to_error::deserialize::<_, RecordView<'_>>(&mut de) {
                 Err(e) => e.path().to_string(),
@@ -294,10 +327,6 @@ fn describe_record_error(json: &str, e: &serde_json::Error) -> (MalformedReason,
                 format!("field `{path}` has the wrong JSON type"),
             )
         }
-        Category::Data => (
-            MalformedReason::NotJson,
-            "record is not a JSON object".to_owned(),
-        ),
         _ => (
             MalformedReason::NotJson,
             format!("record is not valid JSON (column {})", e.column()),
@@ -317,6 +346,8 @@ fn event_id_hash(id: &str) -> u128 {
 }
 
 enum Document<'de> {
+    /// A JSON object with none of the fields of a known input.
+    Unknown,
     Records,
     AwsLogs(String),
     Logs(LogsPayload<'de>),
@@ -416,9 +447,7 @@ impl<'de> Visitor<'de> for DocumentSeed<'_, '_> {
         } else if logs_seen {
             Ok(Document::Logs(logs))
         } else {
-            Err(de::Error::custom(
-                "no `Records`, `awslogs` or `logEvents`: not a CloudTrail file nor a CloudWatch Logs event",
-            ))
+            Ok(Document::Unknown)
         }
     }
 }

@@ -13,6 +13,7 @@
 //! them.
 
 pub mod agent;
+pub mod apps;
 pub mod attribute;
 pub mod caller;
 pub mod decode;
