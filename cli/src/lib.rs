@@ -1,0 +1,153 @@
+//! The `ddb-audit` command.
+//!
+//! `analyze` reads CloudTrail files and saved CloudWatch Logs subscription
+//! events on a laptop, with no AWS account and no network, and prints who
+//! calls which DynamoDB table. The library form ([`run`]) exists so tests
+//! drive the command exactly as a user does, arguments in and text out.
+
+mod analyze;
+mod output;
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+pub use output::Format;
+
+/// Who is touching your DynamoDB tables? Attributes DynamoDB calls in
+/// CloudTrail to the applications and people that make them.
+#[derive(Debug, Parser)]
+#[command(
+    name = "ddb-audit",
+    version,
+    about = "Who is touching your DynamoDB tables? Attributes the DynamoDB calls in CloudTrail \
+             to the applications and people that make them.",
+    after_help = "Start here: ddb-audit analyze DIR_OF_CLOUDTRAIL_FILES\n\
+                  More: ddb-audit help analyze"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Count DynamoDB calls per table and caller in local CloudTrail files.
+    ///
+    /// Reads CloudTrail log files (`.json` or `.json.gz`, as CloudTrail writes
+    /// them to S3), saved CloudWatch Logs subscription events, or directories
+    /// of them (walked recursively; digest files are skipped). Each eventID
+    /// counts once, however many inputs contain it. Needs no AWS credentials
+    /// and no network.
+    ///
+    /// Example:
+    ///   aws s3 sync s3://my-trail-bucket/AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/ ./trail
+    ///   ddb-audit analyze ./trail
+    ///   ddb-audit analyze --format json ./trail | jq 'select(.table == "orders")'
+    #[command(verbatim_doc_comment)]
+    Analyze(AnalyzeArgs),
+}
+
+/// Arguments of `ddb-audit analyze`.
+#[derive(Debug, clap::Args)]
+pub struct AnalyzeArgs {
+    /// Output format: `table` for people, `json` (JSON Lines, one row per
+    /// line) for scripts, `csv` for spreadsheets.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+
+    /// Print one row per UTC day instead of one row per lifetime.
+    #[arg(long)]
+    by_day: bool,
+
+    /// Treat sessions of roles matching this glob as people (each session
+    /// name is its own caller). Matched against the role name and the role
+    /// ARN; repeat for several. `AWSReservedSSO_*` roles and console sessions
+    /// are people without this.
+    #[arg(
+        long = "human-role",
+        value_name = "GLOB",
+        env = "HUMAN_ROLE_PATTERNS",
+        value_delimiter = ','
+    )]
+    human_roles: Vec<String>,
+
+    /// Only count tables whose name matches this glob (repeatable).
+    #[arg(
+        long = "include-table",
+        value_name = "GLOB",
+        env = "INCLUDE_TABLES",
+        value_delimiter = ','
+    )]
+    include_tables: Vec<String>,
+
+    /// Do not count tables whose name matches this glob (repeatable).
+    #[arg(
+        long = "exclude-table",
+        value_name = "GLOB",
+        env = "EXCLUDE_TABLES",
+        value_delimiter = ','
+    )]
+    exclude_tables: Vec<String>,
+
+    /// Name applications: a JSON file of rules
+    /// `[{"app": "checkout", "callers": ["arn:aws:iam::*:role/checkout-*"]}]`,
+    /// first match wins; the name appears in the `app` field.
+    #[arg(long, value_name = "FILE", env = "APP_NAMES_FILE")]
+    app_names: Option<PathBuf>,
+
+    /// Refuse any input that decompresses to more than this many bytes.
+    #[arg(long, value_name = "BYTES", env = "MAX_DECOMPRESSED_BYTES",
+          default_value_t = ddb_audit_core::decode::DEFAULT_MAX_DECOMPRESSED)]
+    max_decompressed_bytes: u64,
+
+    /// CloudTrail files, saved CloudWatch Logs events, or directories.
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+}
+
+/// Runs the command line `args` (program name first), writing results to
+/// `out` and diagnostics to `err`. Returns the process exit code: 0 on
+/// success, 1 when an input could not be read (after all the others were),
+/// 2 for a usage error.
+pub fn run<I, T>(args: I, out: &mut dyn Write, err: &mut dyn Write) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let text = e.render().to_string();
+            // --help and --version are not errors and go to stdout.
+            let target: &mut dyn Write = if e.use_stderr() { err } else { out };
+            let _ = target.write_all(text.as_bytes());
+            return e.exit_code();
+        }
+    };
+    let result = match cli.command {
+        Command::Analyze(args) => analyze::run(&args, out, err),
+    };
+    match result {
+        Ok(code) => code,
+        // The reader of our output went away (`| head`): stop quietly.
+        Err(e) if is_broken_pipe(&e) => 0,
+        Err(e) => {
+            let _ = writeln!(err, "ddb-audit: {e:#}");
+            1
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || cause
+                .downcast_ref::<csv::Error>()
+                .is_some_and(|c| matches!(c.kind(), csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::BrokenPipe))
+    })
+}

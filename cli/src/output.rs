@@ -1,0 +1,187 @@
+//! Printing rows as a table for people, JSON Lines for scripts and CSV for
+//! spreadsheets.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
+use ddb_audit_core::row::Row;
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// A table for people.
+    Table,
+    /// JSON Lines: one JSON object per row.
+    Json,
+    /// CSV with a header line; maps as `name=count;name=count`.
+    Csv,
+}
+
+pub(crate) fn write_rows(format: Format, rows: &[Row], out: &mut dyn Write) -> anyhow::Result<()> {
+    match format {
+        Format::Json => {
+            for row in rows {
+                serde_json::to_writer(&mut *out, row)?;
+                out.write_all(b"\n")?;
+            }
+        }
+        Format::Csv => write_csv(rows, out)?,
+        Format::Table => write_table(rows, out)?,
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn joined(map: &BTreeMap<String, u64>) -> String {
+    let mut items: Vec<_> = map.iter().collect();
+    items.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    items
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
+fn write_csv(rows: &[Row], out: &mut dyn Write) -> anyhow::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record([
+        "account",
+        "region",
+        "table",
+        "day",
+        "caller",
+        "app",
+        "caller_type",
+        "person",
+        "calls",
+        "reads",
+        "writes",
+        "errors",
+        "denied",
+        "operations",
+        "indexes",
+        "user_agents",
+        "error_codes",
+        "first_seen",
+        "last_seen",
+        "first_event_id",
+        "source_ips",
+        "vpc_endpoints",
+        "invoked_by",
+    ])?;
+    for r in rows {
+        w.write_record([
+            r.account.as_str(),
+            &r.region,
+            r.table.as_deref().unwrap_or(""),
+            r.day.as_deref().unwrap_or(""),
+            &r.caller,
+            r.app.as_deref().unwrap_or(""),
+            &r.caller_type,
+            if r.person { "true" } else { "false" },
+            &r.calls.to_string(),
+            &r.reads.to_string(),
+            &r.writes.to_string(),
+            &r.errors.to_string(),
+            &r.denied.to_string(),
+            &joined(&r.operations),
+            &joined(&r.indexes),
+            &joined(&r.user_agents),
+            &joined(&r.error_codes),
+            &r.first_seen,
+            &r.last_seen,
+            &r.first_event_id,
+            &r.source_ips.join(";"),
+            &r.vpc_endpoints.join(";"),
+            &r.invoked_by.join(";"),
+        ])?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+fn top(map: &BTreeMap<String, u64>, n: usize) -> String {
+    let mut items: Vec<_> = map.iter().collect();
+    items.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let mut parts: Vec<String> = items
+        .iter()
+        .take(n)
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    if items.len() > n {
+        parts.push(format!("+{} more", items.len() - n));
+    }
+    parts.join("\n")
+}
+
+fn write_table(rows: &[Row], out: &mut dyn Write) -> anyhow::Result<()> {
+    if rows.is_empty() {
+        writeln!(out, "No DynamoDB calls found.")?;
+        return Ok(());
+    }
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED);
+    if std::io::stdout().is_terminal() {
+        table.set_content_arrangement(ContentArrangement::Dynamic);
+    }
+    let by_day = rows.iter().any(|r| r.day.is_some());
+    let mut header = vec!["table", "caller"];
+    if by_day {
+        header.push("day");
+    }
+    header.extend([
+        "calls",
+        "reads",
+        "writes",
+        "errors",
+        "operations",
+        "seen (UTC)",
+        "user agents",
+    ]);
+    table.set_header(header);
+    for r in rows {
+        let table_cell = match &r.table {
+            Some(t) => format!("{t}\n{} {}", r.account, r.region),
+            None => format!("(no table)\n{} {}", r.account, r.region),
+        };
+        let who = if r.person { "person" } else { "application" };
+        let caller_cell = match &r.app {
+            Some(app) => format!("{app}: {}\n{} ({who})", r.caller, r.caller_type),
+            None => format!("{}\n{} ({who})", r.caller, r.caller_type),
+        };
+        let mut cells = vec![Cell::new(table_cell), Cell::new(caller_cell)];
+        if let Some(day) = &r.day {
+            cells.push(Cell::new(day));
+        }
+        let errors = if r.denied > 0 {
+            format!("{}\n{} denied", r.errors, r.denied)
+        } else {
+            r.errors.to_string()
+        };
+        let ops = if r.indexes.is_empty() {
+            top(&r.operations, 3)
+        } else {
+            format!(
+                "{}\nindex: {}",
+                top(&r.operations, 3),
+                top(&r.indexes, 2).replace('\n', ", ")
+            )
+        };
+        for n in [
+            r.calls.to_string(),
+            r.reads.to_string(),
+            r.writes.to_string(),
+            errors,
+        ] {
+            cells.push(Cell::new(n).set_alignment(CellAlignment::Right));
+        }
+        cells.push(Cell::new(ops));
+        cells.push(Cell::new(format!("{}\n{}", r.first_seen, r.last_seen)));
+        cells.push(Cell::new(top(&r.user_agents, 2)));
+        table.add_row(cells);
+    }
+    writeln!(out, "{table}")?;
+    Ok(())
+}

@@ -1,0 +1,343 @@
+//! `ddb-audit analyze` driven as a user drives it: arguments in, stdout,
+//! stderr and exit code out.
+
+use std::path::Path;
+
+use ddb_audit_tests::gzip;
+use serde_json::Value;
+
+struct Output {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn ddb_audit(args: &[&str]) -> Output {
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    let argv = std::iter::once("ddb-audit").chain(args.iter().copied());
+    let code = ddb_audit_cli::run(argv, &mut out, &mut err);
+    Output {
+        code,
+        stdout: String::from_utf8(out).expect("stdout is UTF-8"),
+        stderr: String::from_utf8(err).expect("stderr is UTF-8"),
+    }
+}
+
+fn record(event_id: &str, table: &str, role: &str, time: &str) -> String {
+    format!(
+        r#"{{"eventVersion":"1.08","userIdentity":{{"type":"AssumedRole","principalId":"AROAEXAMPLE:s1",
+        "arn":"arn:aws:sts::111122223333:assumed-role/{role}/s1","accountId":"111122223333",
+        "sessionContext":{{"sessionIssuer":{{"type":"Role","arn":"arn:aws:iam::111122223333:role/{role}","userName":"{role}"}}}}}},
+        "eventTime":"{time}","eventSource":"dynamodb.amazonaws.com","eventName":"GetItem","awsRegion":"us-east-1",
+        "sourceIPAddress":"192.0.2.10","userAgent":"aws-sdk-java/2.25.1 Linux/5.10",
+        "requestParameters":{{"tableName":"{table}","key":{{"pk":"cli-secret-key-42"}}}},
+        "eventID":"{event_id}","readOnly":true,"eventType":"AwsApiCall","managementEvent":false,
+        "recipientAccountId":"111122223333","eventCategory":"Data"}}"#
+    )
+}
+
+fn trail_file(records: &[String]) -> Vec<u8> {
+    format!("{{\"Records\":[{}]}}", records.join(",")).into_bytes()
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
+    let path = dir.join(name);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).expect("create test dir");
+    }
+    std::fs::write(&path, bytes).expect("write test file");
+    path.display().to_string()
+}
+
+fn json_rows(stdout: &str) -> Vec<Value> {
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each stdout line is one JSON object"))
+        .collect()
+}
+
+#[test]
+fn json_format_is_json_lines_with_the_contract_fields() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write(
+        dir.path(),
+        "a.json.gz",
+        &gzip(&trail_file(&[
+            record("e1", "orders", "checkout", "2024-03-15T12:00:00Z"),
+            record("e2", "orders", "checkout", "2024-03-16T08:00:00Z"),
+            record("e3", "users", "checkout", "2024-03-15T12:00:00Z"),
+        ])),
+    );
+    let out = ddb_audit(&["analyze", "--format", "json", &file]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let rows = json_rows(&out.stdout);
+    assert_eq!(rows.len(), 2);
+    for field in [
+        "account",
+        "region",
+        "table",
+        "caller",
+        "caller_type",
+        "calls",
+        "reads",
+        "writes",
+        "errors",
+        "operations",
+        "indexes",
+        "first_seen",
+        "last_seen",
+        "user_agents",
+    ] {
+        assert!(
+            rows.iter().all(|r| r.get(field).is_some()),
+            "missing {field}"
+        );
+    }
+    let orders = rows
+        .iter()
+        .find(|r| r["table"] == "orders")
+        .expect("orders row");
+    assert_eq!(orders["caller"], "arn:aws:iam::111122223333:role/checkout");
+    assert_eq!(orders["calls"], 2);
+    assert_eq!(orders["reads"], 2);
+    assert_eq!(orders["first_seen"], "2024-03-15T12:00:00Z");
+    assert_eq!(orders["last_seen"], "2024-03-16T08:00:00Z");
+    assert_eq!(orders["user_agents"]["aws-sdk-java/2.x"], 2);
+    assert!(
+        out.stderr.contains("records in 3 = attributed 3"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn by_day_prints_one_row_per_utc_day() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write(
+        dir.path(),
+        "a.json",
+        &trail_file(&[
+            record("e1", "orders", "checkout", "2024-03-15T23:59:59Z"),
+            record("e2", "orders", "checkout", "2024-03-16T00:00:00Z"),
+        ]),
+    );
+    let out = ddb_audit(&["analyze", "--format", "json", "--by-day", &file]);
+    let days: Vec<_> = json_rows(&out.stdout)
+        .iter()
+        .map(|r| r["day"].clone())
+        .collect();
+    assert_eq!(days, ["2024-03-15", "2024-03-16"]);
+}
+
+#[test]
+fn csv_and_table_formats_carry_the_same_rows() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write(
+        dir.path(),
+        "a.json",
+        &trail_file(&[
+            record("e1", "orders", "checkout", "2024-03-15T12:00:00Z"),
+            record("e2", "payments", "billing", "2024-03-15T12:00:00Z"),
+        ]),
+    );
+    let csv = ddb_audit(&["analyze", "--format", "csv", &file]);
+    let lines: Vec<_> = csv.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", csv.stdout);
+    assert!(lines[0].starts_with("account,region,table,day,caller,app,caller_type,"));
+    assert!(lines
+        .iter()
+        .any(|l| l.contains("payments") && l.contains("role/billing")));
+    let table = ddb_audit(&["analyze", &file]);
+    assert_eq!(table.code, 0);
+    for text in [
+        "orders",
+        "payments",
+        "arn:aws:iam::111122223333:role/billing",
+        "GetItem 1",
+    ] {
+        assert!(
+            table.stdout.contains(text),
+            "table lacks {text}:\n{}",
+            table.stdout
+        );
+    }
+}
+
+#[test]
+fn directories_are_walked_and_digests_skipped_and_each_event_id_counts_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let one = trail_file(&[record("e1", "orders", "checkout", "2024-03-15T12:00:00Z")]);
+    let base = "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/15";
+    write(dir.path(), &format!("{base}/a.json.gz"), &gzip(&one));
+    // The same event delivered again in another file counts once.
+    write(dir.path(), &format!("{base}/b.json"), &one);
+    // A digest file and a non-JSON file are not inputs.
+    let digest = trail_file(&[record("d1", "orders", "digest", "2024-03-15T12:00:00Z")]);
+    write(
+        dir.path(),
+        "AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2024/03/15/x_CloudTrail-Digest_y.json.gz",
+        &gzip(&digest),
+    );
+    write(dir.path(), "README.txt", b"not a trail file");
+    let out = ddb_audit(&[
+        "analyze",
+        "--format",
+        "json",
+        &dir.path().display().to_string(),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let rows = json_rows(&out.stdout);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["calls"], 1);
+    assert!(out.stderr.contains("2 input(s) read"), "{}", out.stderr);
+    assert!(out.stderr.contains("duplicate_event 1"), "{}", out.stderr);
+}
+
+#[test]
+fn an_unreadable_input_fails_the_run_after_the_others_are_counted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = write(
+        dir.path(),
+        "good.json",
+        &trail_file(&[record("e1", "orders", "checkout", "2024-03-15T12:00:00Z")]),
+    );
+    let whole = gzip(&trail_file(&[record(
+        "e2",
+        "orders",
+        "other",
+        "2024-03-15T12:00:00Z",
+    )]));
+    let truncated = write(dir.path(), "truncated.json.gz", &whole[..whole.len() / 2]);
+    let missing = dir.path().join("missing.json").display().to_string();
+    let out = ddb_audit(&["analyze", "--format", "json", &truncated, &good, &missing]);
+    assert_eq!(out.code, 1);
+    let rows = json_rows(&out.stdout);
+    assert_eq!(rows.len(), 1, "the good file still counts");
+    assert_eq!(rows[0]["caller"], "arn:aws:iam::111122223333:role/checkout");
+    assert!(
+        out.stderr
+            .contains(&format!("{truncated}: cannot read: truncated gzip")),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(&format!("{missing}: cannot read")),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("cli-secret-key-42"));
+    assert!(!out.stdout.contains("cli-secret-key-42"));
+}
+
+#[test]
+fn over_cap_and_empty_inputs_are_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let big = write(
+        dir.path(),
+        "big.json.gz",
+        &gzip(&trail_file(&vec![
+            record(
+                "e1",
+                "orders",
+                "checkout",
+                "2024-03-15T12:00:00Z"
+            );
+            20
+        ])),
+    );
+    let empty = write(dir.path(), "empty.json", b"");
+    let out = ddb_audit(&["analyze", "--max-decompressed-bytes", "2000", &big, &empty]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains(&format!(
+            "{big}: cannot read: input is larger than the decompression cap of 2000 bytes"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains(&format!("{empty}: skipped: empty file")),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn malformed_records_are_reported_with_file_and_index_and_the_rest_count() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = r#"{"eventSource":"dynamodb.amazonaws.com","eventName":5,"eventID":"x"}"#.to_owned();
+    let file = write(
+        dir.path(),
+        "mixed.json",
+        &trail_file(&[
+            record("e1", "orders", "checkout", "2024-03-15T12:00:00Z"),
+            bad,
+        ]),
+    );
+    let out = ddb_audit(&["analyze", "--format", "json", &file]);
+    assert_eq!(out.code, 0, "a bad record does not fail the run");
+    assert_eq!(json_rows(&out.stdout).len(), 1);
+    assert!(
+        out.stderr.contains(&format!(
+            "warning: {file}: record 1 (eventID x): field `eventName` has the wrong JSON type (wrong_type)"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("malformed 1 (wrong_type 1)"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn help_explains_analyze_and_usage_errors_exit_2() {
+    let help = ddb_audit(&["analyze", "--help"]);
+    assert_eq!(help.code, 0);
+    assert!(help.stdout.contains("CloudTrail"));
+    assert!(help.stdout.contains("--format"));
+    let none = ddb_audit(&["analyze"]);
+    assert_eq!(none.code, 2);
+    assert!(none.stderr.contains("PATH"));
+}
+
+#[test]
+fn app_names_file_names_callers_first_match_wins() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write(
+        dir.path(),
+        "a.json",
+        &trail_file(&[
+            record("e1", "orders", "checkout-api", "2024-03-15T12:00:00Z"),
+            record("e2", "orders", "billing", "2024-03-15T12:00:00Z"),
+        ]),
+    );
+    let rules = write(
+        dir.path(),
+        "apps.json",
+        br#"[{"app":"checkout","callers":["arn:aws:iam::*:role/checkout-*"]},
+             {"app":"catch-all","callers":["arn:aws:iam::*:role/*"]}]"#,
+    );
+    let out = ddb_audit(&["analyze", "--format", "json", "--app-names", &rules, &file]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let rows = json_rows(&out.stdout);
+    let app_of = |role: &str| {
+        rows.iter()
+            .find(|r| r["caller"].as_str().is_some_and(|c| c.ends_with(role)))
+            .map(|r| r["app"].clone())
+    };
+    assert_eq!(app_of("role/checkout-api"), Some(Value::from("checkout")));
+    assert_eq!(app_of("role/billing"), Some(Value::from("catch-all")));
+    let bad = write(dir.path(), "bad.json", b"{\"app\": 1}");
+    let out = ddb_audit(&["analyze", "--app-names", &bad, &file]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .contains("bad.json: application names must be a JSON list"),
+        "{}",
+        out.stderr
+    );
+}

@@ -1,0 +1,6 @@
+//! The integration tests: one binary, one module per concern.
+
+mod attribution;
+mod bad_input;
+mod cli;
+mod events;

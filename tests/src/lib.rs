@@ -1,0 +1,320 @@
+//! Helpers shared by the integration tests: where the sample events and the
+//! real fixtures are, and small builders for inputs.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use ddb_audit_core::attribute::Rules;
+use ddb_audit_core::input::{InputReader, Limits};
+use ddb_audit_core::rollup::{Batch, Rollup, RollupKey};
+use serde_json::{json, Value};
+
+/// The account of the sample trail.
+pub const ACCOUNT: &str = "111122223333";
+/// Another account, owning tables reached across accounts.
+pub const OTHER_ACCOUNT: &str = "444455556666";
+/// The region of the sample trail.
+pub const REGION: &str = "us-east-1";
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// A file under `events/`.
+pub fn event_file(relative: &str) -> PathBuf {
+    workspace_root().join("events").join(relative)
+}
+
+/// Gzips bytes the way CloudTrail does.
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(bytes).expect("writing to a Vec cannot fail");
+    enc.finish().expect("writing to a Vec cannot fail")
+}
+
+/// Standard base64 with padding, as CloudWatch Logs encodes `awslogs.data`.
+pub fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | (u32::from(b) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// A CloudWatch Logs subscription event (`{"awslogs":{"data":...}}`) whose
+/// `DATA_MESSAGE` carries one log event per message, as given.
+pub fn logs_event(messages: &[String]) -> Vec<u8> {
+    let events: Vec<Value> = messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| json!({"id": format!("{:056}", i + 1), "timestamp": 1_710_504_000_000u64 + i as u64, "message": m}))
+        .collect();
+    let payload = json!({
+        "messageType": "DATA_MESSAGE",
+        "owner": ACCOUNT,
+        "logGroup": format!("aws-cloudtrail-logs-{ACCOUNT}"),
+        "logStream": format!("{ACCOUNT}_CloudTrail_{REGION}"),
+        "subscriptionFilters": ["ddb-audit-logs-ingest"],
+        "logEvents": events,
+    });
+    awslogs(&gzip(payload.to_string().as_bytes()))
+}
+
+/// Wraps (already compressed) bytes as a subscription event's `awslogs.data`.
+pub fn awslogs(compressed: &[u8]) -> Vec<u8> {
+    json!({"awslogs": {"data": base64(compressed)}})
+        .to_string()
+        .into_bytes()
+}
+
+/// A CloudTrail file, `{"Records": [...]}`, uncompressed.
+pub fn trail_file(records: &[Record]) -> Vec<u8> {
+    let records: Vec<&Value> = records.iter().map(Record::json).collect();
+    json!({ "Records": records }).to_string().into_bytes()
+}
+
+/// Reads records as one CloudTrail file with default rules and limits.
+pub fn read(records: &[Record]) -> Batch {
+    read_with(Rules::default(), records)
+}
+
+/// Reads records as one CloudTrail file with the given rules.
+pub fn read_with(rules: Rules, records: &[Record]) -> Batch {
+    let mut reader = InputReader::new(rules, Limits::default());
+    let (_, batch) = reader
+        .read("test.json", &trail_file(records))
+        .expect("a built trail file is readable");
+    assert!(batch.counts.balances(), "{}", batch.counts);
+    batch
+}
+
+/// The lifetime row of (account, region, table, caller), if there is one.
+pub fn row<'b>(
+    batch: &'b Batch,
+    account: &str,
+    region: &str,
+    table: Option<&str>,
+    caller: &str,
+) -> Option<&'b Rollup> {
+    batch.lifetime.get(&RollupKey {
+        account: account.to_owned(),
+        region: region.to_owned(),
+        table: table.map(str::to_owned),
+        caller: caller.to_owned(),
+    })
+}
+
+/// The lifetime row of a table in the sample account and region; panics
+/// with the rows there are when it is missing.
+pub fn table_row<'b>(batch: &'b Batch, table: &str, caller: &str) -> &'b Rollup {
+    row(batch, ACCOUNT, REGION, Some(table), caller)
+        .unwrap_or_else(|| panic!("no row for {table} / {caller}; rows: {:#?}", keys(batch)))
+}
+
+/// The keys of a batch's lifetime rows, sorted, for messages and comparisons.
+pub fn keys(batch: &Batch) -> Vec<RollupKey> {
+    let mut keys: Vec<RollupKey> = batch.lifetime.keys().cloned().collect();
+    keys.sort();
+    keys
+}
+
+/// The callers of a batch's lifetime rows, sorted and deduplicated.
+pub fn callers(batch: &Batch) -> Vec<String> {
+    let mut callers: Vec<String> = batch.lifetime.keys().map(|k| k.caller.clone()).collect();
+    callers.sort();
+    callers.dedup();
+    callers
+}
+
+/// Parses an RFC 3339 time into Unix seconds, for comparing with rollups.
+pub fn unix(time: &str) -> i64 {
+    ddb_audit_core::attribute::parse_event_time(time).expect("a valid RFC 3339 time")
+}
+
+static NEXT_EVENT: AtomicU64 = AtomicU64::new(1);
+
+/// One CloudTrail record, built from a realistic DynamoDB data event.
+///
+/// Defaults: a `GetItem`-shaped call by the `orders-api` application role in
+/// 111122223333 / us-east-1 at 2024-03-15T12:00:00Z, from the Java SDK, with a
+/// fresh eventID. Every setter replaces one field.
+#[derive(Debug, Clone)]
+pub struct Record(Value);
+
+impl Record {
+    /// A DynamoDB call named `event_name`, with no request parameters.
+    pub fn new(event_name: &str) -> Self {
+        let n = NEXT_EVENT.fetch_add(1, Ordering::Relaxed);
+        Record(json!({
+            "eventVersion": "1.09",
+            "userIdentity": identity::app_role("orders-api", "task-0001"),
+            "eventTime": "2024-03-15T12:00:00Z",
+            "eventSource": "dynamodb.amazonaws.com",
+            "eventName": event_name,
+            "awsRegion": REGION,
+            "sourceIPAddress": "192.0.2.10",
+            "userAgent": "aws-sdk-java/2.25.16 Linux/5.10.210 OpenJDK_64-Bit_Server_VM/17.0.10+7-LTS Java/17.0.10",
+            "requestParameters": null,
+            "responseElements": null,
+            "requestID": format!("REQ{n:023}VV4KQNSO5AEMVJF66Q9ASUAAJG"),
+            "eventID": format!("00000000-0000-4000-8000-{n:012}"),
+            "readOnly": false,
+            "eventType": "AwsApiCall",
+            "apiVersion": "2012-08-10",
+            "managementEvent": false,
+            "recipientAccountId": ACCOUNT,
+            "eventCategory": "Data",
+        }))
+    }
+
+    /// A call on one table: `requestParameters.tableName` (a name or an ARN)
+    /// and a key, as CloudTrail logs them.
+    pub fn on(event_name: &str, table: &str) -> Self {
+        Record::new(event_name).params(json!({"tableName": table, "key": {"pk": "cust-7781"}}))
+    }
+
+    /// Sets `requestParameters`.
+    pub fn params(self, params: Value) -> Self {
+        self.set("requestParameters", params)
+    }
+
+    /// Sets `userIdentity`.
+    pub fn identity(self, identity: Value) -> Self {
+        self.set("userIdentity", identity)
+    }
+
+    /// Sets `eventTime`.
+    pub fn at(self, time: &str) -> Self {
+        self.set("eventTime", json!(time))
+    }
+
+    /// Sets `userAgent`.
+    pub fn agent(self, user_agent: &str) -> Self {
+        self.set("userAgent", json!(user_agent))
+    }
+
+    /// Sets `errorCode` and a matching `errorMessage`.
+    pub fn error(self, code: &str) -> Self {
+        self.set("errorCode", json!(code))
+            .set("errorMessage", json!(format!("{code} (test)")))
+    }
+
+    /// Sets any top-level field.
+    pub fn set(mut self, field: &str, value: Value) -> Self {
+        self.0[field] = value;
+        self
+    }
+
+    /// Removes a top-level field.
+    pub fn without(mut self, field: &str) -> Self {
+        if let Some(object) = self.0.as_object_mut() {
+            object.remove(field);
+        }
+        self
+    }
+
+    /// Sets a field by JSON pointer (`/userIdentity/type`), creating nothing:
+    /// the parent must exist.
+    pub fn set_at(mut self, pointer: &str, value: Value) -> Self {
+        *self
+            .0
+            .pointer_mut(pointer)
+            .unwrap_or_else(|| panic!("no {pointer} in the record")) = value;
+        self
+    }
+
+    /// The record's eventID.
+    pub fn event_id(&self) -> &str {
+        self.0["eventID"].as_str().unwrap_or_default()
+    }
+
+    /// The record as JSON.
+    pub fn json(&self) -> &Value {
+        &self.0
+    }
+
+    /// The record as compact JSON text, as a log event's `message`.
+    pub fn text(&self) -> String {
+        self.0.to_string()
+    }
+}
+
+/// `userIdentity` blocks as CloudTrail writes them.
+pub mod identity {
+    use super::ACCOUNT;
+    use serde_json::{json, Value};
+
+    /// A role session in the sample account, issued by `role/service/NAME`.
+    pub fn app_role(name: &str, session: &str) -> Value {
+        role_session(
+            &format!("arn:aws:iam::{ACCOUNT}:role/service/{name}"),
+            session,
+        )
+    }
+
+    /// A session of the role `role_arn` (path included) named `session`.
+    pub fn role_session(role_arn: &str, session: &str) -> Value {
+        let account = role_arn.split(':').nth(4).unwrap_or(ACCOUNT);
+        let name = role_arn.rsplit('/').next().unwrap_or_default();
+        json!({
+            "type": "AssumedRole",
+            "principalId": format!("AROAYEXAMPLE{}:{session}", name.len()),
+            "arn": format!("arn:aws:sts::{account}:assumed-role/{name}/{session}"),
+            "accountId": account,
+            "accessKeyId": "ASIAYEXAMPLEKEY00001",
+            "sessionContext": {
+                "sessionIssuer": {
+                    "type": "Role",
+                    "principalId": format!("AROAYEXAMPLE{}", name.len()),
+                    "arn": role_arn,
+                    "accountId": account,
+                    "userName": name,
+                },
+                "attributes": {"creationDate": "2024-03-15T11:00:00Z", "mfaAuthenticated": "false"},
+            },
+        })
+    }
+
+    /// An IAM Identity Center person on a permission set role.
+    pub fn sso(permission_set: &str, person: &str) -> Value {
+        role_session(
+            &format!(
+                "arn:aws:iam::{ACCOUNT}:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_{permission_set}_5d2c8b1e9f3a7c40"
+            ),
+            person,
+        )
+    }
+
+    /// An IAM user.
+    pub fn iam_user(name: &str) -> Value {
+        json!({
+            "type": "IAMUser",
+            "principalId": "AIDAYEXAMPLEUSER0001",
+            "arn": format!("arn:aws:iam::{ACCOUNT}:user/{name}"),
+            "accountId": ACCOUNT,
+            "accessKeyId": "AKIAYEXAMPLEKEY00001",
+            "userName": name,
+        })
+    }
+
+    /// An AWS service acting with its own credentials.
+    pub fn aws_service(invoked_by: &str) -> Value {
+        json!({"type": "AWSService", "invokedBy": invoked_by})
+    }
+}
