@@ -68,6 +68,147 @@ pub fn decode_reader<R: Read>(mut reader: R, max_bytes: u64) -> Result<Vec<u8>, 
     Ok(out)
 }
 
+/// Decodes a body that arrives in chunks (an S3 object streamed from
+/// `GetObject`) without ever holding more than the cap: push each chunk as
+/// it arrives, then [`StreamDecoder::finish`].
+///
+/// Gzip is detected from the first two bytes, as everywhere else.
+#[derive(Debug)]
+pub struct StreamDecoder {
+    max_bytes: u64,
+    head: Vec<u8>,
+    state: StreamState,
+}
+
+#[derive(Debug)]
+enum StreamState {
+    /// Fewer than two bytes seen: not yet known whether it is gzip.
+    Sniffing,
+    Gzip(flate2::write::MultiGzDecoder<CappedSink>),
+    Plain(CappedSink),
+}
+
+/// A `Vec` that refuses to grow past the cap.
+#[derive(Debug)]
+struct CappedSink {
+    out: Vec<u8>,
+    max_bytes: u64,
+    over: bool,
+}
+
+impl std::io::Write for CappedSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.out.len() as u64 + buf.len() as u64 > self.max_bytes {
+            self.over = true;
+            return Err(std::io::Error::other("over the decompression cap"));
+        }
+        self.out.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl StreamDecoder {
+    /// A decoder that fails once the decoded output passes `max_bytes`.
+    pub fn new(max_bytes: u64) -> Self {
+        StreamDecoder {
+            max_bytes,
+            head: Vec::with_capacity(2),
+            state: StreamState::Sniffing,
+        }
+    }
+
+    /// Feeds the next chunk of the body.
+    pub fn push(&mut self, mut chunk: &[u8]) -> Result<(), Error> {
+        use std::io::Write;
+        if let StreamState::Sniffing = self.state {
+            while self.head.len() < 2 {
+                let Some((&b, rest)) = chunk.split_first() else {
+                    return Ok(());
+                };
+                self.head.push(b);
+                chunk = rest;
+            }
+            self.start()?;
+        }
+        let cap = self.max_bytes;
+        let result = match &mut self.state {
+            StreamState::Sniffing => Ok(()),
+            StreamState::Plain(sink) => sink.write_all(chunk),
+            StreamState::Gzip(decoder) => decoder.write_all(chunk),
+        };
+        result.map_err(|e| self.error(e, cap))
+    }
+
+    /// Ends the body and returns the decoded bytes.
+    pub fn finish(mut self) -> Result<Vec<u8>, Error> {
+        if let StreamState::Sniffing = self.state {
+            self.start()?;
+        }
+        let cap = self.max_bytes;
+        match std::mem::replace(&mut self.state, StreamState::Sniffing) {
+            StreamState::Sniffing => Ok(Vec::new()),
+            StreamState::Plain(sink) => Ok(sink.out),
+            StreamState::Gzip(mut decoder) => {
+                if let Err(e) = decoder.try_finish() {
+                    return Err(if decoder.get_ref().over {
+                        Error::OverCap { cap }
+                    } else {
+                        Error::Gzip(gzip_message(&e))
+                    });
+                }
+                decoder
+                    .finish()
+                    .map(|sink| sink.out)
+                    .map_err(|e| Error::Gzip(gzip_message(&e)))
+            }
+        }
+    }
+
+    fn start(&mut self) -> Result<(), Error> {
+        use std::io::Write;
+        let mut sink = CappedSink {
+            out: Vec::new(),
+            max_bytes: self.max_bytes,
+            over: false,
+        };
+        let head = std::mem::take(&mut self.head);
+        if head.as_slice() == GZIP_MAGIC {
+            let mut decoder = flate2::write::MultiGzDecoder::new(sink);
+            let cap = self.max_bytes;
+            decoder.write_all(&head).map_err(|e| {
+                if decoder.get_ref().over {
+                    Error::OverCap { cap }
+                } else {
+                    Error::Gzip(gzip_message(&e))
+                }
+            })?;
+            self.state = StreamState::Gzip(decoder);
+        } else {
+            sink.write_all(&head).map_err(|_| Error::OverCap {
+                cap: self.max_bytes,
+            })?;
+            self.state = StreamState::Plain(sink);
+        }
+        Ok(())
+    }
+
+    fn error(&self, e: std::io::Error, cap: u64) -> Error {
+        let over = match &self.state {
+            StreamState::Plain(sink) => sink.over,
+            StreamState::Gzip(decoder) => decoder.get_ref().over,
+            StreamState::Sniffing => false,
+        };
+        if over {
+            Error::OverCap { cap }
+        } else {
+            Error::Gzip(gzip_message(&e))
+        }
+    }
+}
+
 /// Decodes the base64 `awslogs.data` field of a CloudWatch Logs subscription event.
 pub fn base64_decode(text: &str) -> Result<Vec<u8>, Error> {
     base64::engine::general_purpose::STANDARD
@@ -155,6 +296,52 @@ mod tests {
     fn truncated_gzip_is_an_error_that_says_so() {
         let whole = gz(&vec![b'x'; 5_000]);
         let err = decode(&whole[..whole.len() / 2], 1 << 20).unwrap_err();
+        assert!(
+            matches!(&err, Error::Gzip(m) if m.contains("truncated")),
+            "{err}"
+        );
+    }
+
+    fn streamed(bytes: &[u8], chunk: usize, cap: u64) -> Result<Vec<u8>, Error> {
+        let mut decoder = StreamDecoder::new(cap);
+        for part in bytes.chunks(chunk.max(1)) {
+            decoder.push(part)?;
+        }
+        decoder.finish()
+    }
+
+    #[test]
+    fn streamed_decoding_matches_whole_decoding_for_any_chunking() {
+        let data = b"{\"Records\":[{\"eventID\":\"1\"}]}".repeat(50);
+        let packed = gz(&data);
+        for chunk in [1, 2, 3, 7, 64, 100_000] {
+            assert_eq!(
+                streamed(&packed, chunk, 1 << 20).unwrap(),
+                data,
+                "chunk {chunk}"
+            );
+            assert_eq!(
+                streamed(&data, chunk, 1 << 20).unwrap(),
+                data,
+                "plain, chunk {chunk}"
+            );
+        }
+        assert_eq!(streamed(b"", 1, 10).unwrap(), b"");
+        assert_eq!(streamed(b"x", 1, 10).unwrap(), b"x");
+    }
+
+    #[test]
+    fn streamed_decoding_stops_at_the_cap_and_on_truncation() {
+        let packed = gz(&[b'a'; 10_000]);
+        assert_eq!(
+            streamed(&packed, 512, 9_999).unwrap_err(),
+            Error::OverCap { cap: 9_999 }
+        );
+        assert_eq!(
+            streamed(&[b'a'; 100], 7, 99).unwrap_err(),
+            Error::OverCap { cap: 99 }
+        );
+        let err = streamed(&packed[..packed.len() / 2], 64, 1 << 20).unwrap_err();
         assert!(
             matches!(&err, Error::Gzip(m) if m.contains("truncated")),
             "{err}"

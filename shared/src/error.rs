@@ -1,5 +1,6 @@
-//! The core's one error type: why a whole input (a file, an S3 object, a log
-//! batch, a notification) could not be read.
+//! The crate's one error type: why a whole input (a file, an S3 object, a
+//! log batch, a notification) could not be read, or why configuration, S3 or
+//! the summary table failed.
 //!
 //! A bad *record* is not an error: it is counted as malformed and the input
 //! goes on (see [`crate::rollup::MalformedReason`]). Messages never quote input
@@ -34,9 +35,41 @@ pub enum Error {
         /// What was expected and where (a JSON path), never the offending value.
         what: String,
     },
+    /// A configuration value is missing or invalid.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// An S3 object could not be fetched (a transient failure: retry).
+    #[error("reading {object}: {message}")]
+    ObjectRead {
+        /// `s3://bucket/key`.
+        object: String,
+        /// What S3 said.
+        message: String,
+    },
+    /// The summary table stayed unavailable after bounded retries.
+    #[error("summary table {table}: {message}")]
+    Store {
+        /// The table name.
+        table: String,
+        /// What failed, with the operation and the service's error code.
+        message: String,
+    },
 }
 
 impl Error {
+    /// True when the input itself is bad, so retrying cannot help: the input
+    /// becomes a reject instead of a retry.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(
+            self,
+            Error::OverCap { .. }
+                | Error::Gzip(_)
+                | Error::Base64(_)
+                | Error::Empty
+                | Error::Shape { .. }
+        )
+    }
+
     /// A short, stable name for the error, for counters and reject items.
     pub fn reason(&self) -> &'static str {
         match self {
@@ -46,6 +79,9 @@ impl Error {
             Error::Base64(_) => "bad_base64",
             Error::Empty => "empty",
             Error::Shape { .. } => "bad_shape",
+            Error::Config(_) => "config",
+            Error::ObjectRead { .. } => "object_read",
+            Error::Store { .. } => "store",
         }
     }
 

@@ -16,15 +16,18 @@ pub mod agent;
 pub mod apps;
 pub mod attribute;
 pub mod caller;
+pub mod config;
 pub mod decode;
 mod error;
 pub mod input;
+pub mod metrics;
 pub mod notification;
 pub mod partiql;
 pub mod reconcile;
 pub mod record;
 pub mod rollup;
 pub mod row;
+pub mod summary;
 pub mod table;
 
 pub use error::Error;

@@ -1,0 +1,160 @@
+//! Configuration of the Lambda functions, from environment variables with
+//! safe defaults. Every variable is listed in the README's configuration
+//! table; this module is the one place that reads them.
+
+use crate::attribute::Rules;
+use crate::caller::HumanRoles;
+use crate::decode::DEFAULT_MAX_DECOMPRESSED;
+use crate::input::{Limits, MAX_RECORD_BYTES};
+use crate::summary::Retention;
+use crate::Error;
+
+/// Default days a daily rollup is kept after its day ends.
+pub const DEFAULT_DAILY_RETENTION_DAYS: u32 = 400;
+/// Default days a ledger item is kept (longer than any redelivery window:
+/// SQS keeps messages 14 days at most, Lambda retries async events for 6 hours).
+pub const DEFAULT_LEDGER_TTL_DAYS: u32 = 30;
+/// Default days a reject item is kept.
+pub const DEFAULT_REJECT_TTL_DAYS: u32 = 90;
+
+/// Everything the ingest functions are configured with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `SUMMARY_TABLE`: the summary table's name (required).
+    pub summary_table: String,
+    /// `DAILY_RETENTION_DAYS`.
+    pub retention: Retention,
+    /// `LEDGER_TTL_DAYS`.
+    pub ledger_ttl_days: u32,
+    /// `REJECT_TTL_DAYS`.
+    pub reject_ttl_days: u32,
+    /// `MAX_DECOMPRESSED_BYTES`.
+    pub limits: Limits,
+    /// `HUMAN_ROLE_PATTERNS`, `INCLUDE_TABLES`, `EXCLUDE_TABLES`.
+    pub rules: Rules,
+    /// `AWS_S3_FORCE_PATH_STYLE`, or implied by `AWS_ENDPOINT_URL` (local servers
+    /// have no per-bucket host names).
+    pub s3_path_style: bool,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, Error> {
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `var`, so tests need not touch the
+    /// process environment.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        let get = |name: &str| {
+            var(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let summary_table = get("SUMMARY_TABLE").ok_or_else(|| {
+            Error::Config("SUMMARY_TABLE is not set: name the summary table".into())
+        })?;
+        let number = |name: &str, default: u64| -> Result<u64, Error> {
+            match get(name) {
+                None => Ok(default),
+                Some(v) => v.parse::<u64>().map_err(|_| {
+                    Error::Config(format!("{name} must be a whole number, not `{v}`"))
+                }),
+            }
+        };
+        let days = |name: &str, default: u32| -> Result<u32, Error> {
+            let n = number(name, u64::from(default))?;
+            u32::try_from(n).map_err(|_| Error::Config(format!("{name} is too large")))
+        };
+        let list = |name: &str| -> Vec<String> {
+            get(name)
+                .map(|v| {
+                    v.split(',')
+                        .map(|p| p.trim().to_owned())
+                        .filter(|p| !p.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let flag =
+            |name: &str| get(name).is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
+        let max_decompressed = number("MAX_DECOMPRESSED_BYTES", DEFAULT_MAX_DECOMPRESSED)?;
+        if max_decompressed == 0 {
+            return Err(Error::Config(
+                "MAX_DECOMPRESSED_BYTES must be above 0".into(),
+            ));
+        }
+        let rules = Rules {
+            human_roles: HumanRoles::new(list("HUMAN_ROLE_PATTERNS"))
+                .map_err(|e| Error::Config(format!("HUMAN_ROLE_PATTERNS: {e}")))?,
+            include_tables: Rules::table_patterns(list("INCLUDE_TABLES"))
+                .map_err(|e| Error::Config(format!("INCLUDE_TABLES: {e}")))?,
+            exclude_tables: Rules::table_patterns(list("EXCLUDE_TABLES"))
+                .map_err(|e| Error::Config(format!("EXCLUDE_TABLES: {e}")))?,
+        };
+        Ok(Config {
+            summary_table,
+            retention: Retention {
+                daily_days: days("DAILY_RETENTION_DAYS", DEFAULT_DAILY_RETENTION_DAYS)?,
+            },
+            ledger_ttl_days: days("LEDGER_TTL_DAYS", DEFAULT_LEDGER_TTL_DAYS)?,
+            reject_ttl_days: days("REJECT_TTL_DAYS", DEFAULT_REJECT_TTL_DAYS)?,
+            limits: Limits {
+                max_decompressed,
+                max_record_bytes: MAX_RECORD_BYTES,
+            },
+            rules,
+            s3_path_style: flag("AWS_S3_FORCE_PATH_STYLE") || get("AWS_ENDPOINT_URL").is_some(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, Error> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_vars(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_need_only_the_table_name() {
+        let c = config(&[("SUMMARY_TABLE", "ddb-audit")]).unwrap();
+        assert_eq!(c.summary_table, "ddb-audit");
+        assert_eq!(c.retention.daily_days, DEFAULT_DAILY_RETENTION_DAYS);
+        assert_eq!(c.ledger_ttl_days, DEFAULT_LEDGER_TTL_DAYS);
+        assert_eq!(c.limits.max_decompressed, DEFAULT_MAX_DECOMPRESSED);
+        assert!(!c.s3_path_style);
+        assert!(config(&[])
+            .unwrap_err()
+            .to_string()
+            .contains("SUMMARY_TABLE"));
+    }
+
+    #[test]
+    fn values_are_read_and_bad_ones_are_named() {
+        let c = config(&[
+            ("SUMMARY_TABLE", "t"),
+            ("DAILY_RETENTION_DAYS", "30"),
+            ("MAX_DECOMPRESSED_BYTES", "1000"),
+            (
+                "HUMAN_ROLE_PATTERNS",
+                "Admin*, arn:aws:iam::*:role/people/*",
+            ),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
+        ])
+        .unwrap();
+        assert_eq!(c.retention.daily_days, 30);
+        assert_eq!(c.limits.max_decompressed, 1000);
+        assert!(c.s3_path_style);
+        let err = config(&[("SUMMARY_TABLE", "t"), ("LEDGER_TTL_DAYS", "soon")]).unwrap_err();
+        assert!(err.to_string().contains("LEDGER_TTL_DAYS"), "{err}");
+        let err = config(&[("SUMMARY_TABLE", "t"), ("INCLUDE_TABLES", "[x")]).unwrap_err();
+        assert!(err.to_string().contains("INCLUDE_TABLES"), "{err}");
+    }
+}
