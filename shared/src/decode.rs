@@ -84,7 +84,7 @@ pub struct StreamDecoder {
 enum StreamState {
     /// Fewer than two bytes seen: not yet known whether it is gzip.
     Sniffing,
-    Gzip(flate2::write::MultiGzDecoder<CappedSink>),
+    Gzip(Box<flate2::write::MultiGzDecoder<CappedSink>>),
     Plain(CappedSink),
 }
 
@@ -185,7 +185,7 @@ impl StreamDecoder {
                     Error::Gzip(gzip_message(&e))
                 }
             })?;
-            self.state = StreamState::Gzip(decoder);
+            self.state = StreamState::Gzip(Box::new(decoder));
         } else {
             sink.write_all(&head).map_err(|_| Error::OverCap {
                 cap: self.max_bytes,
