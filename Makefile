@@ -3,8 +3,13 @@ SHELL := /bin/bash
 CARGO ?= cargo
 # The real, sanitized CloudTrail records that `make test-real` checks.
 DDB_AUDIT_FIXTURES ?= ../shared/fixtures
+# The local AWS the integration tests start: moto's server mode, pinned, in a
+# project-local virtualenv.
+PYTHON ?= python3
+VENV := .venv
+MOTO_VERSION := 5.2.5
 
-.PHONY: demo test test-real lint fmt events build-cli clean
+.PHONY: demo test moto test-real lint fmt events build-cli clean
 
 ## demo: run the pipeline on the sample events and print who calls which table
 demo: build-cli
@@ -15,9 +20,17 @@ demo: build-cli
 	@echo "==> the same rows as JSON Lines, for scripts (first two rows)"
 	./target/debug/ddb-audit analyze --format json events/cloudtrail 2>/dev/null | head -n 2
 
-## test: every test (unit and integration)
-test:
-	$(CARGO) test --workspace
+## test: every test (unit and integration; the integration tests start moto from .venv)
+test: moto
+	MOTO_PYTHON=$(CURDIR)/$(VENV)/bin/python $(CARGO) test --workspace
+
+## moto: install moto[server]==$(MOTO_VERSION) into .venv, unless it is there already
+moto:
+	@$(VENV)/bin/python -c 'import moto.server, importlib.metadata as m; assert m.version("moto") == "$(MOTO_VERSION)"' 2>/dev/null || { \
+	  echo "==> installing moto[server]==$(MOTO_VERSION) into $(VENV)"; \
+	  { $(VENV)/bin/python -c 'import sys' 2>/dev/null || $(PYTHON) -m venv --clear $(VENV); } && \
+	  $(VENV)/bin/python -m pip install --quiet --disable-pip-version-check 'moto[server]==$(MOTO_VERSION)' && \
+	  $(VENV)/bin/python -c 'import moto.server'; }
 
 ## test-real: analyze the real records in $(DDB_AUDIT_FIXTURES) and check every row
 test-real: build-cli
