@@ -7,6 +7,7 @@
 
 mod analyze;
 mod output;
+mod table;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -48,6 +49,27 @@ enum Command {
     ///   ddb-audit analyze --format json ./trail | jq 'select(.table == "orders")'
     #[command(verbatim_doc_comment)]
     Analyze(AnalyzeArgs),
+
+    /// Create the summary table the ingest functions write to.
+    ///
+    /// The same schema as the SAM template's: on-demand, a stream with new
+    /// and old images (for the notifier), the `by-caller` index, TTL on
+    /// `expires_at` and point-in-time recovery. For cargo-lambda deployments
+    /// and local runs; region and credentials come from the usual AWS
+    /// settings.
+    CreateTable(TableArgs),
+}
+
+/// Where the summary table is.
+#[derive(Debug, clap::Args)]
+pub struct TableArgs {
+    /// The summary table's name.
+    #[arg(long, env = "SUMMARY_TABLE", value_name = "NAME")]
+    summary_table: String,
+
+    /// Send AWS requests to this endpoint (a local emulator such as moto).
+    #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL")]
+    endpoint_url: Option<String>,
 }
 
 /// Arguments of `ddb-audit analyze`.
@@ -129,6 +151,7 @@ where
     };
     let result = match cli.command {
         Command::Analyze(args) => analyze::run(&args, out, err),
+        Command::CreateTable(args) => table::create(&args, out),
     };
     match result {
         Ok(code) => code,

@@ -19,6 +19,8 @@ pub mod caller;
 pub mod config;
 pub mod decode;
 mod error;
+#[cfg(feature = "aws")]
+pub mod ingest;
 pub mod input;
 pub mod metrics;
 pub mod notification;
@@ -27,6 +29,8 @@ pub mod reconcile;
 pub mod record;
 pub mod rollup;
 pub mod row;
+#[cfg(feature = "aws")]
+pub mod store;
 pub mod summary;
 pub mod table;
 

@@ -20,9 +20,9 @@
 //! `#`; callers come last in every key, so no two rows share a key.
 //!
 //! A batch becomes a [`Plan`]: its counter updates in deterministic
-//! [`Chunk`]s (each applied in one transaction with its ledger item) and its
-//! `first_seen`/`last_seen`/sources updates, which are idempotent and
-//! applied outside transactions.
+//! [`Chunk`]s, each applied in one transaction with its ledger item; the
+//! lifetime rows' `first_seen`/`last_seen`/sources ([`Facts`]) are kept up to
+//! date by idempotent updates outside the transactions.
 
 use std::collections::BTreeSet;
 
@@ -112,16 +112,17 @@ pub struct CounterUpdate {
     pub caller_index: Option<(String, String)>,
     /// `expires_at` for daily rows.
     pub expires_at: Option<i64>,
+    /// For lifetime rows: first and last seen and sources. Set when the row
+    /// is created (so a new row is complete in the stream's INSERT), then
+    /// kept as minimum, maximum and capped sets by idempotent updates outside
+    /// the transaction.
+    pub facts: Option<Facts>,
 }
 
-/// A lifetime row's idempotent facts: minimum, maximum and capped sets.
+/// A lifetime row's facts in this batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SeenUpdate {
-    /// `pk`.
-    pub pk: String,
-    /// `sk`.
-    pub sk: String,
-    /// Earliest call of the batch and its eventID.
+pub struct Facts {
+    /// Earliest call of the batch (Unix seconds) and its eventID.
     pub first_seen: (i64, String),
     /// Latest call of the batch.
     pub last_seen: i64,
@@ -140,6 +141,17 @@ pub struct Sources {
     pub invoked_by: BTreeSet<String>,
 }
 
+impl Sources {
+    /// The sets with their attribute names.
+    pub fn named(&self) -> [(&'static str, &BTreeSet<String>); 3] {
+        [
+            ("source_ips", &self.source_ips),
+            ("vpc_endpoints", &self.vpc_endpoints),
+            ("invoked_by", &self.invoked_by),
+        ]
+    }
+}
+
 /// Counter updates applied together with one ledger item.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Chunk {
@@ -156,14 +168,20 @@ pub struct Plan {
     pub source_id: String,
     /// Counter chunks, in a deterministic order.
     pub chunks: Vec<Chunk>,
-    /// Idempotent updates of lifetime rows.
-    pub seen: Vec<SeenUpdate>,
 }
 
 impl Plan {
     /// Number of distinct rows (lifetime and daily) the plan touches.
     pub fn rollup_keys(&self) -> usize {
         self.chunks.iter().map(|c| c.updates.len()).sum()
+    }
+
+    /// The lifetime rows and their facts, for the idempotent updates.
+    pub fn facts(&self) -> impl Iterator<Item = (&CounterUpdate, &Facts)> {
+        self.chunks
+            .iter()
+            .flat_map(|c| c.updates.iter())
+            .filter_map(|u| u.facts.as_ref().map(|f| (u, f)))
     }
 }
 
@@ -176,16 +194,11 @@ pub fn plan(source_id: &str, batch: &Batch, retention: Retention) -> Plan {
     daily.sort_by(|a, b| a.0.cmp(b.0));
 
     let mut updates = Vec::with_capacity(lifetime.len() + daily.len());
-    let mut seen = Vec::with_capacity(lifetime.len());
     for (key, rollup) in &lifetime {
         let pk = row_pk(key);
-        let sk = lifetime_sk(&key.caller);
-        let mut update = counter_update(pk.clone(), sk.clone(), key, rollup);
-        update.caller_index = Some((lifetime_sk(&key.caller), pk.clone()));
-        updates.push(update);
-        seen.push(SeenUpdate {
-            pk,
-            sk,
+        let mut update = counter_update(pk.clone(), lifetime_sk(&key.caller), key, rollup);
+        update.caller_index = Some((lifetime_sk(&key.caller), pk));
+        update.facts = Some(Facts {
             first_seen: (rollup.first_seen, rollup.first_event_id.clone()),
             last_seen: rollup.last_seen,
             sources: Sources {
@@ -194,6 +207,7 @@ pub fn plan(source_id: &str, batch: &Batch, retention: Retention) -> Plan {
                 invoked_by: rollup.invoked_by.clone(),
             },
         });
+        updates.push(update);
     }
     for (key, rollup) in &daily {
         let mut update = counter_update(
@@ -221,7 +235,6 @@ pub fn plan(source_id: &str, batch: &Batch, retention: Retention) -> Plan {
     Plan {
         source_id: source_id.to_owned(),
         chunks,
-        seen,
     }
 }
 
@@ -263,6 +276,7 @@ fn counter_update(pk: String, sk: String, key: &RollupKey, r: &Rollup) -> Counte
         adds,
         caller_index: None,
         expires_at: None,
+        facts: None,
     }
 }
 
@@ -323,6 +337,6 @@ mod tests {
         // The same input folded again plans the same writes, whatever the map order.
         let again = plan("src", &batch(120), Retention { daily_days: 0 });
         assert_eq!(a, again);
-        assert_eq!(a.seen.len(), 120);
+        assert_eq!(a.facts().count(), 120);
     }
 }

@@ -4,3 +4,5 @@ mod attribution;
 mod bad_input;
 mod cli;
 mod events;
+mod harness;
+mod ingest;

@@ -1,6 +1,9 @@
 //! Helpers shared by the integration tests: where the sample events and the
 //! real fixtures are, and small builders for inputs.
 
+pub mod faults;
+pub mod moto;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 

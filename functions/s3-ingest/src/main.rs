@@ -1,0 +1,18 @@
+//! `s3-ingest`: CloudTrail files announced by S3 notifications (direct, SQS,
+//! SNS or EventBridge) into the ddb-audit summary table. All logic is in
+//! `ddb_audit_core::ingest`; this file only wires it to the Lambda runtime.
+
+use ddb_audit_core::ingest::{handle_s3, init_logging, Deps};
+use lambda_runtime::{service_fn, LambdaEvent};
+use serde_json::value::RawValue;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    init_logging();
+    let deps = Deps::from_env("s3-ingest").await?;
+    let deps = &deps;
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<Box<RawValue>>| async move { handle_s3(deps, event).await },
+    ))
+    .await
+}
