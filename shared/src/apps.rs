@@ -11,7 +11,7 @@
 //! ]
 //! ```
 
-use globset::{Glob, GlobSet, GlobSetBuilder};
+use globset::GlobSet;
 use serde::Deserialize;
 
 use crate::Error;
@@ -39,18 +39,9 @@ impl AppNames {
         })?;
         let mut out = Vec::with_capacity(rules.len());
         for (i, rule) in rules.into_iter().enumerate() {
-            let mut builder = GlobSetBuilder::new();
-            for pattern in &rule.callers {
-                builder.add(Glob::new(pattern).map_err(|e| {
-                    Error::shape(format!(
-                        "{origin}: rule {i} (`{}`): bad pattern: {e}",
-                        rule.app
-                    ))
-                })?);
-            }
-            let set = builder
-                .build()
-                .map_err(|e| Error::shape(format!("{origin}: rule {i}: {e}")))?;
+            let set = crate::globs::glob_set(&rule.callers, "caller pattern")
+                .map_err(|e| Error::shape(format!("{origin}: rule {i} (`{}`): {e}", rule.app)))?
+                .unwrap_or_default();
             out.push((rule.app, set));
         }
         Ok(AppNames { rules: out })

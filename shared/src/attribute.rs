@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use globset::{Glob, GlobSet, GlobSetBuilder};
+use globset::GlobSet;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -35,27 +35,7 @@ impl Rules {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let mut builder = GlobSetBuilder::new();
-        let mut any = false;
-        for pattern in patterns {
-            let pattern = pattern.as_ref().trim();
-            if pattern.is_empty() {
-                continue;
-            }
-            builder.add(Glob::new(pattern).map_err(|e| {
-                Error::shape(format!(
-                    "table pattern `{pattern}` is not a valid glob: {e}"
-                ))
-            })?);
-            any = true;
-        }
-        if !any {
-            return Ok(None);
-        }
-        builder
-            .build()
-            .map(Some)
-            .map_err(|e| Error::shape(format!("table patterns: {e}")))
+        crate::globs::glob_set(patterns, "table pattern")
     }
 
     fn counts_table(&self, name: &str) -> bool {

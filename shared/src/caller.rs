@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use globset::{Glob, GlobSet, GlobSetBuilder};
+use globset::GlobSet;
 
 use crate::record::{RecordView, UserIdentity};
 use crate::Error;
@@ -98,30 +98,7 @@ impl HumanRoles {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let mut builder = GlobSetBuilder::new();
-        let mut any = false;
-        for pattern in patterns {
-            let pattern = pattern.as_ref().trim();
-            if pattern.is_empty() {
-                continue;
-            }
-            let glob = Glob::new(pattern).map_err(|e| {
-                Error::shape(format!(
-                    "human-role pattern `{pattern}` is not a valid glob: {e}"
-                ))
-            })?;
-            builder.add(glob);
-            any = true;
-        }
-        let set = if any {
-            Some(
-                builder
-                    .build()
-                    .map_err(|e| Error::shape(format!("human-role patterns: {e}")))?,
-            )
-        } else {
-            None
-        };
+        let set = crate::globs::glob_set(patterns, "human-role pattern")?;
         Ok(HumanRoles { set })
     }
 

@@ -61,8 +61,15 @@ impl Deps {
     /// settings, `AWS_ENDPOINT_URL` included) with bounded SDK retries.
     pub async fn from_env(function: &'static str) -> Result<Self, Error> {
         let config = Config::from_env()?;
+        // Bounded: five attempts with the SDK's exponential backoff and
+        // jitter, and no attempt waits forever on a silent connection.
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(std::time::Duration::from_secs(3))
+            .operation_attempt_timeout(std::time::Duration::from_secs(20))
+            .build();
         let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(5))
+            .timeout_config(timeouts)
             .load()
             .await;
         Ok(Self::new(config, &sdk, function))

@@ -19,6 +19,7 @@ pub mod caller;
 pub mod config;
 pub mod decode;
 mod error;
+mod globs;
 #[cfg(feature = "aws")]
 pub mod ingest;
 pub mod input;

@@ -163,7 +163,9 @@ impl SummaryStore {
         let mut first_error = None;
         for chunk in &plan.chunks {
             if tasks.len() >= self.concurrency {
-                collect(tasks.join_next().await, &mut report, &mut first_error);
+                if let Some(done) = settle(tasks.join_next().await, &mut first_error) {
+                    report.chunk_done(done);
+                }
             }
             let store = self.clone();
             let source_id = plan.source_id.clone();
@@ -171,7 +173,9 @@ impl SummaryStore {
             tasks.spawn(async move { store.apply_chunk(&source_id, &chunk, total, now).await });
         }
         while let Some(done) = tasks.join_next().await {
-            collect(Some(done), &mut report, &mut first_error);
+            if let Some(done) = settle(Some(done), &mut first_error) {
+                report.chunk_done(done);
+            }
         }
         if let Some(e) = first_error {
             return Err(e);
@@ -180,14 +184,14 @@ impl SummaryStore {
         let mut facts = JoinSet::new();
         for (update, f) in plan.facts() {
             if facts.len() >= self.concurrency {
-                collect_facts(facts.join_next().await, &mut report, &mut first_error);
+                report.requests += settle(facts.join_next().await, &mut first_error).unwrap_or(0);
             }
             let store = self.clone();
             let (pk, sk, f) = (update.pk.clone(), update.sk.clone(), f.clone());
             facts.spawn(async move { store.apply_facts(&pk, &sk, &f).await });
         }
         while let Some(done) = facts.join_next().await {
-            collect_facts(Some(done), &mut report, &mut first_error);
+            report.requests += settle(Some(done), &mut first_error).unwrap_or(0);
         }
         match first_error {
             Some(e) => Err(e),
@@ -562,45 +566,32 @@ impl SummaryStore {
 /// A finished task, as `JoinSet::join_next` gives it.
 type Joined<T> = Option<Result<Result<T, Error>, tokio::task::JoinError>>;
 
-fn collect(
-    done: Joined<(ChunkOutcome, u64)>,
-    report: &mut ApplyReport,
-    first_error: &mut Option<Error>,
-) {
-    match done {
-        Some(Ok(Ok((outcome, requests)))) => {
-            report.requests += requests;
-            match outcome {
-                ChunkOutcome::Applied => report.chunks_applied += 1,
-                ChunkOutcome::AlreadyApplied => report.chunks_already_applied += 1,
-            }
-        }
-        Some(Ok(Err(e))) => {
+/// The value of a finished task, or `None` after keeping its error (the first
+/// one wins).
+fn settle<T>(done: Joined<T>, first_error: &mut Option<Error>) -> Option<T> {
+    match done? {
+        Ok(Ok(value)) => Some(value),
+        Ok(Err(e)) => {
             first_error.get_or_insert(e);
+            None
         }
-        Some(Err(join)) => {
+        Err(join) => {
             first_error.get_or_insert(Error::Store {
                 table: String::new(),
-                message: format!("a chunk task failed: {join}"),
+                message: format!("a write task failed: {join}"),
             });
+            None
         }
-        None => {}
     }
 }
 
-fn collect_facts(done: Joined<u64>, report: &mut ApplyReport, first_error: &mut Option<Error>) {
-    match done {
-        Some(Ok(Ok(requests))) => report.requests += requests,
-        Some(Ok(Err(e))) => {
-            first_error.get_or_insert(e);
+impl ApplyReport {
+    fn chunk_done(&mut self, (outcome, requests): (ChunkOutcome, u64)) {
+        self.requests += requests;
+        match outcome {
+            ChunkOutcome::Applied => self.chunks_applied += 1,
+            ChunkOutcome::AlreadyApplied => self.chunks_already_applied += 1,
         }
-        Some(Err(join)) => {
-            first_error.get_or_insert(Error::Store {
-                table: String::new(),
-                message: format!("an update task failed: {join}"),
-            });
-        }
-        None => {}
     }
 }
 

@@ -31,7 +31,7 @@ use serde_json::Value;
 pub const REGION: &str = "us-east-1";
 
 /// How long [`Moto::start`] waits for the server to answer.
-pub const START_TIMEOUT: Duration = Duration::from_secs(30);
+pub const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What to do when there is no moto to run.
 const HINT: &str = "run `make test` (it installs moto into .venv) or set MOTO_PYTHON to a python that has `moto[server]`";
@@ -284,11 +284,14 @@ impl Moto {
                     .with_initial_backoff(Duration::from_millis(20))
                     .with_max_backoff(Duration::from_millis(200)),
             )
+            // Generous but bounded: moto copies every table for each
+            // transaction, and on a loaded 2-core machine (a build beside the
+            // tests) one request can wait tens of seconds for the CPU.
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(5))
-                    .operation_attempt_timeout(Duration::from_secs(30))
-                    .operation_timeout(Duration::from_secs(60))
+                    .operation_attempt_timeout(Duration::from_secs(120))
+                    .operation_timeout(Duration::from_secs(300))
                     .build(),
             )
             .build()
