@@ -44,65 +44,73 @@ fn joined(map: &BTreeMap<String, u64>) -> String {
         .join(";")
 }
 
+/// The CSV columns of a row, in order (the queries append their own).
+pub(crate) const CSV_HEADER: [&str; 23] = [
+    "account",
+    "region",
+    "table",
+    "day",
+    "caller",
+    "app",
+    "caller_type",
+    "person",
+    "calls",
+    "reads",
+    "writes",
+    "errors",
+    "denied",
+    "operations",
+    "indexes",
+    "user_agents",
+    "error_codes",
+    "first_seen",
+    "last_seen",
+    "first_event_id",
+    "source_ips",
+    "vpc_endpoints",
+    "invoked_by",
+];
+
+/// A row's CSV fields, in the order of [`CSV_HEADER`].
+pub(crate) fn csv_fields(r: &Row) -> Vec<String> {
+    vec![
+        r.account.clone(),
+        r.region.clone(),
+        r.table.clone().unwrap_or_default(),
+        r.day.clone().unwrap_or_default(),
+        r.caller.clone(),
+        r.app.clone().unwrap_or_default(),
+        r.caller_type.clone(),
+        if r.person { "true" } else { "false" }.to_owned(),
+        r.calls.to_string(),
+        r.reads.to_string(),
+        r.writes.to_string(),
+        r.errors.to_string(),
+        r.denied.to_string(),
+        joined(&r.operations),
+        joined(&r.indexes),
+        joined(&r.user_agents),
+        joined(&r.error_codes),
+        r.first_seen.clone(),
+        r.last_seen.clone(),
+        r.first_event_id.clone(),
+        r.source_ips.join(";"),
+        r.vpc_endpoints.join(";"),
+        r.invoked_by.join(";"),
+    ]
+}
+
 fn write_csv(rows: &[Row], out: &mut dyn Write) -> anyhow::Result<()> {
     let mut w = csv::Writer::from_writer(out);
-    w.write_record([
-        "account",
-        "region",
-        "table",
-        "day",
-        "caller",
-        "app",
-        "caller_type",
-        "person",
-        "calls",
-        "reads",
-        "writes",
-        "errors",
-        "denied",
-        "operations",
-        "indexes",
-        "user_agents",
-        "error_codes",
-        "first_seen",
-        "last_seen",
-        "first_event_id",
-        "source_ips",
-        "vpc_endpoints",
-        "invoked_by",
-    ])?;
+    w.write_record(CSV_HEADER)?;
     for r in rows {
-        w.write_record([
-            r.account.as_str(),
-            &r.region,
-            r.table.as_deref().unwrap_or(""),
-            r.day.as_deref().unwrap_or(""),
-            &r.caller,
-            r.app.as_deref().unwrap_or(""),
-            &r.caller_type,
-            if r.person { "true" } else { "false" },
-            &r.calls.to_string(),
-            &r.reads.to_string(),
-            &r.writes.to_string(),
-            &r.errors.to_string(),
-            &r.denied.to_string(),
-            &joined(&r.operations),
-            &joined(&r.indexes),
-            &joined(&r.user_agents),
-            &joined(&r.error_codes),
-            &r.first_seen,
-            &r.last_seen,
-            &r.first_event_id,
-            &r.source_ips.join(";"),
-            &r.vpc_endpoints.join(";"),
-            &r.invoked_by.join(";"),
-        ])?;
+        w.write_record(csv_fields(r))?;
     }
     w.flush()?;
     Ok(())
 }
 
-fn top(map: &BTreeMap<String, u64>, n: usize) -> String {
+pub(crate) fn top(map: &BTreeMap<String, u64>, n: usize) -> String {
     let mut items: Vec<_> = map.iter().collect();
     items.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
     let mut parts: Vec<String> = items

@@ -17,6 +17,7 @@ pub mod apps;
 pub mod attribute;
 pub mod caller;
 pub mod config;
+pub mod cost;
 pub mod decode;
 mod error;
 mod globs;

@@ -94,6 +94,67 @@ pub struct Reject {
     pub at: i64,
 }
 
+/// Which rollup rows [`SummaryStore::filtered_rows`] returns: lifetime rows,
+/// and daily rows from `since` on when it is set; each `Some` field must
+/// match exactly.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RowFilter {
+    /// The table's account.
+    pub account: Option<String>,
+    /// The table's region.
+    pub region: Option<String>,
+    /// The table name.
+    pub table: Option<String>,
+    /// Also return daily rows of this day (`YYYY-MM-DD`) and later.
+    pub since: Option<String>,
+}
+
+/// Partition key of metadata items.
+pub const META_PK: &str = "META";
+/// Sort key prefix of backfill markers (`BACKFILL#<id>`).
+pub const BACKFILL_PREFIX: &str = "BACKFILL#";
+/// Sort key prefix of daily rows.
+const DAY_PREFIX: &str = "DAY#";
+
+/// A record that history was backfilled into the summary table: `pk =
+/// META`, `sk = BACKFILL#<id>`, written before the backfill's first object
+/// and rewritten when it ends.
+///
+/// The notifier honours it: when `notify` is false, a caller's first
+/// lifetime row whose `first_seen` is at or before `covers_until` is
+/// history, not news, and is not announced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackfillMarker {
+    /// Unique per run (the start time and a random suffix).
+    pub id: String,
+    /// `s3://bucket/prefix` as given.
+    pub source: String,
+    /// Let the notifier announce callers first seen in this history.
+    pub notify: bool,
+    /// The latest event time the backfill can contain, Unix seconds: the end
+    /// of `--to`, or the start of the run.
+    pub covers_until: i64,
+    /// When the run started, Unix seconds.
+    pub started_at: i64,
+    /// When it ended, if it did.
+    pub finished_at: Option<i64>,
+    /// `running`, `finished` or `failed`.
+    pub status: String,
+    /// Objects read so far.
+    pub objects: u64,
+    /// Records read so far.
+    pub records: u64,
+}
+
+impl BackfillMarker {
+    /// True when a lifetime row first seen at `first_seen` (Unix seconds)
+    /// is history this backfill applied with notices off: the notifier does
+    /// not announce it.
+    pub fn silences(&self, first_seen: i64) -> bool {
+        !self.notify && first_seen <= self.covers_until
+    }
+}
+
 /// The summary table.
 #[derive(Debug, Clone)]
 pub struct SummaryStore {
@@ -433,6 +494,212 @@ impl SummaryStore {
         Ok(rows)
     }
 
+    /// The lifetime rows of one table (`table: None`: the account-level row
+    /// of calls that name no table), by a key query on its partition.
+    pub async fn table_rows(
+        &self,
+        account: &str,
+        region: &str,
+        table: Option<&str>,
+    ) -> Result<Vec<Row>, Error> {
+        let items = self
+            .query_items(
+                None,
+                "#pk = :pk AND begins_with(#sk, :caller)",
+                &[("#pk", summary::PK), ("#sk", summary::SK)],
+                vec![
+                    (":pk", s(partition(account, region, table))),
+                    (":caller", s(summary::lifetime_sk(""))),
+                ],
+            )
+            .await?;
+        Ok(items.iter().filter_map(row_from_item).collect())
+    }
+
+    /// The daily rows of one table from `since` (`YYYY-MM-DD`) on, by a key
+    /// query on its partition (the sort keys of daily rows start with the day).
+    pub async fn table_daily_rows(
+        &self,
+        account: &str,
+        region: &str,
+        table: Option<&str>,
+        since: &str,
+    ) -> Result<Vec<Row>, Error> {
+        let items = self
+            .query_items(
+                None,
+                "#pk = :pk AND #sk BETWEEN :lo AND :hi",
+                &[("#pk", summary::PK), ("#sk", summary::SK)],
+                vec![
+                    (":pk", s(partition(account, region, table))),
+                    (":lo", s(format!("{DAY_PREFIX}{since}"))),
+                    // `~` sorts after every digit: the end of the day range.
+                    (":hi", s(format!("{DAY_PREFIX}~"))),
+                ],
+            )
+            .await?;
+        Ok(items.iter().filter_map(row_from_item).collect())
+    }
+
+    /// Every lifetime row of one caller (exact caller string), through the
+    /// `by-caller` index.
+    pub async fn caller_rows(&self, caller: &str) -> Result<Vec<Row>, Error> {
+        let items = self
+            .query_items(
+                Some(summary::CALLER_INDEX),
+                "#g = :g",
+                &[("#g", summary::GSI1_PK)],
+                vec![(":g", s(summary::lifetime_sk(caller)))],
+            )
+            .await?;
+        Ok(items.iter().filter_map(row_from_item).collect())
+    }
+
+    /// Rollup rows matching `filter`, read with a paginated scan whose filter
+    /// runs on the server (ledger and reject items are never returned). For
+    /// questions no key answers: every table, or a table named without its
+    /// account and region.
+    pub async fn filtered_rows(&self, filter: &RowFilter) -> Result<Vec<Row>, Error> {
+        let mut names = vec![("#pk", summary::PK), ("#sk", summary::SK)];
+        let mut values = vec![
+            (":tpk", s("TABLE#".to_owned())),
+            (":apk", s("ACCOUNT#".to_owned())),
+            (":caller", s(summary::lifetime_sk(""))),
+        ];
+        let mut text = "(begins_with(#pk, :tpk) OR begins_with(#pk, :apk))".to_owned();
+        match &filter.since {
+            Some(since) => {
+                values.push((":day", s(DAY_PREFIX.to_owned())));
+                values.push((":lo", s(format!("{DAY_PREFIX}{since}"))));
+                text.push_str(
+                    " AND (begins_with(#sk, :caller) OR (begins_with(#sk, :day) AND #sk >= :lo))",
+                );
+            }
+            None => text.push_str(" AND begins_with(#sk, :caller)"),
+        }
+        for (name, placeholder, attr, value) in [
+            ("#account", ":account", "account", &filter.account),
+            ("#region", ":region", "region", &filter.region),
+            ("#table", ":table", "table", &filter.table),
+        ] {
+            if let Some(value) = value {
+                text.push_str(&format!(" AND {name} = {placeholder}"));
+                names.push((name, attr));
+                values.push((placeholder, s(value.clone())));
+            }
+        }
+        let mut rows = Vec::new();
+        let mut pages = self
+            .client
+            .scan()
+            .table_name(&*self.table)
+            .filter_expression(text)
+            .set_expression_attribute_names(Some(
+                names
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect(),
+            ))
+            .set_expression_attribute_values(Some(
+                values.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            ))
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(item) = pages.next().await {
+            let item = item.map_err(|e| self.error(format!("Scan failed: {}", describe(&e))))?;
+            rows.extend(row_from_item(&item));
+        }
+        Ok(rows)
+    }
+
+    /// The recorded rejects (objects and log batches that could not be read).
+    pub async fn rejects(&self) -> Result<Vec<Reject>, Error> {
+        let items = self
+            .query_items(
+                None,
+                "#pk = :pk",
+                &[("#pk", summary::PK)],
+                vec![(":pk", s(summary::REJECT_PK.to_owned()))],
+            )
+            .await?;
+        Ok(items.iter().filter_map(reject_from_item).collect())
+    }
+
+    /// Writes (or rewrites) a backfill marker: `pk = META`,
+    /// `sk = BACKFILL#<id>`. See [`BackfillMarker`].
+    pub async fn put_backfill_marker(&self, marker: &BackfillMarker) -> Result<(), Error> {
+        let mut request = self
+            .client
+            .put_item()
+            .table_name(&*self.table)
+            .item(summary::PK, s(META_PK.to_owned()))
+            .item(summary::SK, s(format!("{BACKFILL_PREFIX}{}", marker.id)))
+            .item("source", s(marker.source.clone()))
+            .item("notify", AttributeValue::Bool(marker.notify))
+            .item("covers_until", s(format_time(marker.covers_until)))
+            .item("started_at", s(format_time(marker.started_at)))
+            .item("status", s(marker.status.clone()))
+            .item("objects", n(marker.objects))
+            .item("records", n(marker.records));
+        if let Some(at) = marker.finished_at {
+            request = request.item("finished_at", s(format_time(at)));
+        }
+        request.send().await.map(|_| ()).map_err(|e| {
+            self.error(format!(
+                "PutItem of a backfill marker failed: {}",
+                describe(&e)
+            ))
+        })
+    }
+
+    /// The backfill markers, oldest first.
+    pub async fn backfill_markers(&self) -> Result<Vec<BackfillMarker>, Error> {
+        let items = self
+            .query_items(
+                None,
+                "#pk = :pk AND begins_with(#sk, :b)",
+                &[("#pk", summary::PK), ("#sk", summary::SK)],
+                vec![
+                    (":pk", s(META_PK.to_owned())),
+                    (":b", s(BACKFILL_PREFIX.to_owned())),
+                ],
+            )
+            .await?;
+        let mut markers: Vec<BackfillMarker> = items.iter().filter_map(marker_from_item).collect();
+        markers.sort_by_key(|m| m.started_at);
+        Ok(markers)
+    }
+
+    /// Every item a key query (on the table, or on `index`) returns, page
+    /// after page.
+    async fn query_items(
+        &self,
+        index: Option<&str>,
+        key_condition: &str,
+        names: &[(&str, &str)],
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, Error> {
+        let mut request = self
+            .client
+            .query()
+            .table_name(&*self.table)
+            .set_index_name(index.map(str::to_owned))
+            .key_condition_expression(key_condition);
+        for (placeholder, name) in names {
+            request = request.expression_attribute_names(*placeholder, *name);
+        }
+        for (placeholder, value) in values {
+            request = request.expression_attribute_values(placeholder, value);
+        }
+        let mut pages = request.into_paginator().items().send();
+        let mut items = Vec::new();
+        while let Some(item) = pages.next().await {
+            items.push(item.map_err(|e| self.error(format!("Query failed: {}", describe(&e))))?);
+        }
+        Ok(items)
+    }
+
     /// Records a batch that cannot be read. Writing it again is harmless.
     pub async fn put_reject(&self, reject: &Reject) -> Result<(), Error> {
         let mut request = self
@@ -761,6 +1028,66 @@ pub fn row_from_item(item: &HashMap<String, AttributeValue>) -> Option<Row> {
         }
     }
     Some(row)
+}
+
+/// The partition of a table's rows (`table: None`: the account-level row).
+fn partition(account: &str, region: &str, table: Option<&str>) -> String {
+    summary::row_pk(&crate::rollup::RollupKey {
+        account: account.to_owned(),
+        region: region.to_owned(),
+        table: table.map(str::to_owned),
+        caller: String::new(),
+    })
+}
+
+/// Reads a reject item back; `None` for other items.
+pub fn reject_from_item(item: &HashMap<String, AttributeValue>) -> Option<Reject> {
+    let text = |name: &str| match item.get(name) {
+        Some(AttributeValue::S(v)) => Some(v.clone()),
+        _ => None,
+    };
+    if text(summary::PK)? != summary::REJECT_PK {
+        return None;
+    }
+    let object = match (text("bucket"), text("key")) {
+        (Some(bucket), Some(key)) => Some((bucket, key)),
+        _ => None,
+    };
+    Some(Reject {
+        source_id: text(summary::SK)?,
+        object,
+        reason: text("reason").unwrap_or_default(),
+        detail: text("detail").unwrap_or_default(),
+        at: text("rejected_at")
+            .and_then(|t| crate::attribute::parse_event_time(&t))
+            .unwrap_or(0),
+    })
+}
+
+fn marker_from_item(item: &HashMap<String, AttributeValue>) -> Option<BackfillMarker> {
+    let text = |name: &str| match item.get(name) {
+        Some(AttributeValue::S(v)) => Some(v.clone()),
+        _ => None,
+    };
+    let time = |name: &str| text(name).and_then(|t| crate::attribute::parse_event_time(&t));
+    let number = |name: &str| match item.get(name) {
+        Some(AttributeValue::N(v)) => v.parse::<u64>().unwrap_or(0),
+        _ => 0,
+    };
+    if text(summary::PK)? != META_PK {
+        return None;
+    }
+    Some(BackfillMarker {
+        id: text(summary::SK)?.strip_prefix(BACKFILL_PREFIX)?.to_owned(),
+        source: text("source").unwrap_or_default(),
+        notify: matches!(item.get("notify"), Some(AttributeValue::Bool(true))),
+        covers_until: time("covers_until")?,
+        started_at: time("started_at").unwrap_or(0),
+        finished_at: time("finished_at"),
+        status: text("status").unwrap_or_default(),
+        objects: number("objects"),
+        records: number("records"),
+    })
 }
 
 fn s(value: String) -> AttributeValue {
