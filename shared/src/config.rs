@@ -109,6 +109,104 @@ impl Config {
     }
 }
 
+/// Default hours after the notifier's first change during which callers are
+/// recorded but not announced.
+pub const DEFAULT_NOTIFY_LEARNING_HOURS: u32 = 24;
+/// Default single notices per hour before the rest are folded into digests.
+pub const DEFAULT_NOTIFY_MAX_PER_HOUR: u32 = 20;
+
+/// Everything the `notifier` function is configured with.
+#[derive(Debug, Clone)]
+pub struct NotifyConfig {
+    /// `SUMMARY_TABLE`: where notices are recorded (required).
+    pub summary_table: String,
+    /// `TOPIC_ARN`: the SNS topic notices are published to (required).
+    pub topic_arn: String,
+    /// `NOTIFY_LEARNING_HOURS` (0: no learning period).
+    pub learning_hours: u32,
+    /// `NOTIFY_MAX_PER_HOUR` (0: no cap).
+    pub max_per_hour: u32,
+    /// `NOTIFY_IGNORE`.
+    pub ignore: crate::notify::IgnoreRules,
+}
+
+impl NotifyConfig {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, Error> {
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `var`.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        let get = |name: &str| {
+            var(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let required = |name: &str, what: &str| {
+            get(name).ok_or_else(|| Error::Config(format!("{name} is not set: {what}")))
+        };
+        let number = |name: &str, default: u32| -> Result<u32, Error> {
+            match get(name) {
+                None => Ok(default),
+                Some(v) => v.parse::<u32>().map_err(|_| {
+                    Error::Config(format!("{name} must be a whole number, not `{v}`"))
+                }),
+            }
+        };
+        Ok(NotifyConfig {
+            summary_table: required("SUMMARY_TABLE", "name the summary table")?,
+            topic_arn: required("TOPIC_ARN", "give the ARN of the SNS topic for notices")?,
+            learning_hours: number("NOTIFY_LEARNING_HOURS", DEFAULT_NOTIFY_LEARNING_HOURS)?,
+            max_per_hour: number("NOTIFY_MAX_PER_HOUR", DEFAULT_NOTIFY_MAX_PER_HOUR)?,
+            ignore: crate::notify::IgnoreRules::parse(&get("NOTIFY_IGNORE").unwrap_or_default())?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod notify_tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<NotifyConfig, Error> {
+        NotifyConfig::from_vars(|k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    #[test]
+    fn the_notifier_needs_a_table_and_a_topic_and_defaults_the_rest() {
+        let c = config(&[
+            ("SUMMARY_TABLE", "t"),
+            ("TOPIC_ARN", "arn:aws:sns:us-east-1:1:n"),
+        ])
+        .unwrap();
+        assert_eq!(c.learning_hours, DEFAULT_NOTIFY_LEARNING_HOURS);
+        assert_eq!(c.max_per_hour, DEFAULT_NOTIFY_MAX_PER_HOUR);
+        assert!(c.ignore.is_empty());
+        let err = config(&[("SUMMARY_TABLE", "t")]).unwrap_err().to_string();
+        assert!(err.contains("TOPIC_ARN"), "{err}");
+        let err = config(&[
+            ("SUMMARY_TABLE", "t"),
+            ("TOPIC_ARN", "x"),
+            ("NOTIFY_MAX_PER_HOUR", "lots"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("NOTIFY_MAX_PER_HOUR"), "{err}");
+        let err = config(&[
+            ("SUMMARY_TABLE", "t"),
+            ("TOPIC_ARN", "x"),
+            ("NOTIFY_IGNORE", "orders"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("NOTIFY_IGNORE"), "{err}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

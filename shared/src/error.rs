@@ -54,6 +54,14 @@ pub enum Error {
         /// What failed, with the operation and the service's error code.
         message: String,
     },
+    /// SNS did not accept a notice (retried with the stream record).
+    #[error("publishing to {topic}: {message}")]
+    Publish {
+        /// The topic ARN.
+        topic: String,
+        /// What SNS said.
+        message: String,
+    },
 }
 
 impl Error {
@@ -82,6 +90,7 @@ impl Error {
             Error::Config(_) => "config",
             Error::ObjectRead { .. } => "object_read",
             Error::Store { .. } => "store",
+            Error::Publish { .. } => "publish",
         }
     }
 

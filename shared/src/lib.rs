@@ -26,6 +26,10 @@ pub mod ingest;
 pub mod input;
 pub mod metrics;
 pub mod notification;
+pub mod notify;
+#[cfg(feature = "aws")]
+pub mod notify_handler;
+pub mod notify_message;
 pub mod partiql;
 pub mod reconcile;
 pub mod record;

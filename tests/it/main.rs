@@ -6,4 +6,5 @@ mod cli;
 mod events;
 mod harness;
 mod ingest;
+mod notifier;
 mod queries;
