@@ -4,7 +4,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use ddb_audit_core::apps::AppNames;
 use ddb_audit_core::attribute::Rules;
 use ddb_audit_core::caller::HumanRoles;
 use ddb_audit_core::input::{InputReader, Limits};
@@ -31,15 +30,7 @@ pub(crate) fn run(
         max_decompressed: args.max_decompressed_bytes,
         ..Limits::default()
     };
-    let app_names = match &args.app_names {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| {
-                format!("{}: cannot read the application names", path.display())
-            })?;
-            AppNames::from_json(&path.display().to_string(), &text)?
-        }
-        None => AppNames::default(),
-    };
+    let app_names = crate::output::app_names(args.app_names.as_deref())?;
     let mut reader = InputReader::new(rules, limits);
     let mut run = Batch::default();
     let mut failed = 0usize;

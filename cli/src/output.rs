@@ -193,3 +193,19 @@ fn write_table(rows: &[Row], out: &mut dyn Write) -> anyhow::Result<()> {
     writeln!(out, "{table}")?;
     Ok(())
 }
+
+/// Reads `--app-names FILE`, or no names when it is not given.
+pub(crate) fn app_names(
+    path: Option<&std::path::Path>,
+) -> anyhow::Result<ddb_audit_core::apps::AppNames> {
+    use anyhow::Context as _;
+    let Some(path) = path else {
+        return Ok(ddb_audit_core::apps::AppNames::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read the application names", path.display()))?;
+    Ok(ddb_audit_core::apps::AppNames::from_json(
+        &path.display().to_string(),
+        &text,
+    )?)
+}

@@ -10,7 +10,6 @@ use std::path::PathBuf;
 use anyhow::{bail, Context as _};
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
-use ddb_audit_core::apps::AppNames;
 use ddb_audit_core::cost::{self, CostEstimate, Prices};
 use ddb_audit_core::row::{format_time, Row};
 use ddb_audit_core::store::{Reject, RowFilter, SummaryStore};
@@ -383,15 +382,7 @@ fn print(
         read_per_million: query.read_price,
         write_per_million: query.write_price,
     };
-    let names = match &query.app_names {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| {
-                format!("{}: cannot read the application names", path.display())
-            })?;
-            AppNames::from_json(&path.display().to_string(), &text)?
-        }
-        None => AppNames::default(),
-    };
+    let names = crate::output::app_names(query.app_names.as_deref())?;
     let rows: Vec<Row> = rows.iter().map(|r| r.clone().with_app(&names)).collect();
     let lines: Vec<Line<'_>> = rows
         .iter()

@@ -61,19 +61,24 @@ impl Deps {
     /// settings, `AWS_ENDPOINT_URL` included) with bounded SDK retries.
     pub async fn from_env(function: &'static str) -> Result<Self, Error> {
         let config = Config::from_env()?;
-        // Bounded: five attempts with the SDK's exponential backoff and
-        // jitter, and no attempt waits forever on a silent connection.
-        let timeouts = aws_config::timeout::TimeoutConfig::builder()
-            .connect_timeout(std::time::Duration::from_secs(3))
-            .operation_attempt_timeout(std::time::Duration::from_secs(20))
-            .build();
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(5))
-            .timeout_config(timeouts)
-            .load()
-            .await;
-        Ok(Self::new(config, &sdk, function))
+        Ok(Self::new(config, &function_sdk_config().await, function))
     }
+}
+
+/// The AWS settings every function uses: the usual chain (environment,
+/// `AWS_ENDPOINT_URL` included, then the function's role), five attempts
+/// with the SDK's exponential backoff and jitter, and no attempt waiting
+/// forever on a silent connection.
+pub async fn function_sdk_config() -> aws_config::SdkConfig {
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(3))
+        .operation_attempt_timeout(std::time::Duration::from_secs(20))
+        .build();
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(5))
+        .timeout_config(timeouts)
+        .load()
+        .await
 }
 
 impl From<Error> for Diagnostic {

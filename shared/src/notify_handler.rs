@@ -101,15 +101,7 @@ impl NotifyDeps {
     /// the usual AWS settings) with bounded SDK retries.
     pub async fn from_env(function: &'static str) -> Result<Self, Error> {
         let config = NotifyConfig::from_env()?;
-        let timeouts = aws_config::timeout::TimeoutConfig::builder()
-            .connect_timeout(Duration::from_secs(3))
-            .operation_attempt_timeout(Duration::from_secs(20))
-            .build();
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(5))
-            .timeout_config(timeouts)
-            .load()
-            .await;
+        let sdk = crate::ingest::function_sdk_config().await;
         Ok(Self::new(
             config,
             aws_sdk_dynamodb::Client::new(&sdk),
