@@ -212,6 +212,8 @@ impl Rollup {
         // A person is a person in any of their calls (console sessions are
         // marked per call).
         self.person |= call.caller.person;
+        // As in `merge`, so that the row does not depend on record order.
+        self.caller_type = self.caller_type.min(call.caller.kind);
         for (set, value) in [
             (&mut self.source_ips, call.source_ip),
             (&mut self.vpc_endpoints, call.vpc_endpoint),
