@@ -50,8 +50,52 @@ fmt:
 events:
 	python3 events/generate.py
 
+## bench: the performance figures of README "Performance" (BENCH_STAGES=1 adds the per-stage criterion bench)
+BENCH_CORPUS := target/bench-corpus
+BENCH_STAGES ?=
+.PHONY: bench
+bench:
+	@test -n "$$(ls $(BENCH_CORPUS)/*.json.gz 2>/dev/null)" || { \
+	  echo "==> generating the benchmark corpus in $(BENCH_CORPUS)"; \
+	  $(PYTHON) benches/gen_corpus.py $(BENCH_CORPUS) --records 100000 --files 4; }
+	$(CARGO) build --profile bench -p ddb-audit-cli
+	$(CARGO) build --profile bench -p ddb-audit-core --example decode_only
+	$(PYTHON) benches/measure.py $(BENCH_CORPUS) target/release
+	@if [ -n "$(BENCH_STAGES)" ]; then $(CARGO) bench -p ddb-audit-core; \
+	 else echo "(per-stage figures: make bench BENCH_STAGES=1, or cargo bench -p ddb-audit-core)"; fi
+
 build-cli:
 	$(CARGO) build -p ddb-audit-cli
 
 clean:
 	$(CARGO) clean
+
+# Fuzzing: cargo-fuzz (libFuzzer). The fuzz crate (fuzz/) is outside the
+# workspace; RUSTC_BOOTSTRAP lets the stable toolchain take the coverage flags
+# cargo-fuzz passes. New corpus entries go to $(FUZZ_WORK), never into the
+# committed seeds; the real fixtures are added as seeds at run time only.
+FUZZ_SECONDS ?= 60
+FUZZ_SANITIZER ?= none
+# Longer inputs (the 72 KB sample file) slow libFuzzer down more than they help.
+FUZZ_MAX_LEN ?= 4096
+FUZZ_TARGETS := input_reader s3_notification partiql record
+FUZZ_WORK := fuzz/target/corpus
+
+.PHONY: fuzz
+## fuzz: run each cargo-fuzz target for FUZZ_SECONDS (default 60) seconds; needs `cargo install cargo-fuzz`
+fuzz:
+	@command -v cargo-fuzz >/dev/null || { echo "cargo-fuzz is missing: cargo install cargo-fuzz"; exit 1; }
+	@rm -rf $(FUZZ_WORK)/fixtures && mkdir -p $(addprefix $(FUZZ_WORK)/fixtures/,$(FUZZ_TARGETS))
+	@if [ -d "$(DDB_AUDIT_FIXTURES)" ]; then \
+	  cp "$(DDB_AUDIT_FIXTURES)"/*.json $(FUZZ_WORK)/fixtures/input_reader/ && \
+	  python3 fuzz/seed.py $(FUZZ_WORK)/fixtures "$(DDB_AUDIT_FIXTURES)"; \
+	else echo "no fixtures folder at $(DDB_AUDIT_FIXTURES): fuzzing from the committed seeds only"; fi
+	@failed=; for target in $(FUZZ_TARGETS); do \
+	  echo "==> fuzzing $$target for $(FUZZ_SECONDS)s"; \
+	  mkdir -p $(FUZZ_WORK)/$$target; \
+	  RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --fuzz-dir fuzz --sanitizer $(FUZZ_SANITIZER) $$target \
+	    $(FUZZ_WORK)/$$target fuzz/corpus/$$target $(FUZZ_WORK)/fixtures/$$target -- \
+	    -max_total_time=$(FUZZ_SECONDS) -max_len=$(FUZZ_MAX_LEN) -timeout=10 -rss_limit_mb=1024 -print_final_stats=1 \
+	    || failed="$$failed $$target"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzzing found crashes in:$$failed (inputs in fuzz/artifacts/)"; exit 1; fi

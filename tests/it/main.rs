@@ -7,4 +7,5 @@ mod events;
 mod harness;
 mod ingest;
 mod notifier;
+mod properties;
 mod queries;
