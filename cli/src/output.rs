@@ -124,16 +124,22 @@ pub(crate) fn top(map: &BTreeMap<String, u64>, n: usize) -> String {
     parts.join("\n")
 }
 
-fn write_table(rows: &[Row], out: &mut dyn Write) -> anyhow::Result<()> {
-    if rows.is_empty() {
-        writeln!(out, "No DynamoDB calls found.")?;
-        return Ok(());
-    }
+/// A table for people: condensed borders, fitted to the terminal when there is one.
+pub(crate) fn new_table() -> Table {
     let mut table = Table::new();
     table.load_preset(UTF8_FULL_CONDENSED);
     if std::io::stdout().is_terminal() {
         table.set_content_arrangement(ContentArrangement::Dynamic);
     }
+    table
+}
+
+fn write_table(rows: &[Row], out: &mut dyn Write) -> anyhow::Result<()> {
+    if rows.is_empty() {
+        writeln!(out, "No DynamoDB calls found.")?;
+        return Ok(());
+    }
+    let mut table = new_table();
     let by_day = rows.iter().any(|r| r.day.is_some());
     let mut header = vec!["table", "caller"];
     if by_day {

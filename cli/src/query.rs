@@ -442,11 +442,7 @@ fn write_table(
         writeln!(out, "No matching rows.")?;
         return Ok(());
     }
-    let mut table = Table::new();
-    table.load_preset(UTF8_FULL_CONDENSED);
-    if std::io::stdout().is_terminal() {
-        table.set_content_arrangement(ContentArrangement::Dynamic);
-    }
+    let mut table = crate::output::new_table();
     let calls = match since {
         Some(day) => format!("calls\nsince {day}"),
         None => "calls".to_owned(),

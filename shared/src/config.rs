@@ -17,6 +17,47 @@ pub const DEFAULT_LEDGER_TTL_DAYS: u32 = 30;
 /// Default days a reject item is kept.
 pub const DEFAULT_REJECT_TTL_DAYS: u32 = 90;
 
+/// Settings read through a lookup function: trimmed, and blank means unset.
+struct Vars<F>(F);
+
+impl<F: Fn(&str) -> Option<String>> Vars<F> {
+    fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn required(&self, name: &str, what: &str) -> Result<String, Error> {
+        self.get(name)
+            .ok_or_else(|| Error::Config(format!("{name} is not set: {what}")))
+    }
+
+    fn number<T: std::str::FromStr>(&self, name: &str, default: T) -> Result<T, Error> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(v) => v
+                .parse::<T>()
+                .map_err(|_| Error::Config(format!("{name} must be a whole number, not `{v}`"))),
+        }
+    }
+
+    fn list(&self, name: &str) -> Vec<String> {
+        self.get(name)
+            .map(|v| {
+                v.split(',')
+                    .map(|p| p.trim().to_owned())
+                    .filter(|p| !p.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn flag(&self, name: &str) -> bool {
+        self.get(name)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+    }
+}
+
 /// Everything the ingest functions are configured with.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -46,65 +87,36 @@ impl Config {
     /// Reads configuration through `var`, so tests need not touch the
     /// process environment.
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
-        let get = |name: &str| {
-            var(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        let summary_table = get("SUMMARY_TABLE").ok_or_else(|| {
-            Error::Config("SUMMARY_TABLE is not set: name the summary table".into())
-        })?;
-        let number = |name: &str, default: u64| -> Result<u64, Error> {
-            match get(name) {
-                None => Ok(default),
-                Some(v) => v.parse::<u64>().map_err(|_| {
-                    Error::Config(format!("{name} must be a whole number, not `{v}`"))
-                }),
-            }
-        };
-        let days = |name: &str, default: u32| -> Result<u32, Error> {
-            let n = number(name, u64::from(default))?;
-            u32::try_from(n).map_err(|_| Error::Config(format!("{name} is too large")))
-        };
-        let list = |name: &str| -> Vec<String> {
-            get(name)
-                .map(|v| {
-                    v.split(',')
-                        .map(|p| p.trim().to_owned())
-                        .filter(|p| !p.is_empty())
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let flag =
-            |name: &str| get(name).is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
-        let max_decompressed = number("MAX_DECOMPRESSED_BYTES", DEFAULT_MAX_DECOMPRESSED)?;
+        let vars = Vars(var);
+        let summary_table = vars.required("SUMMARY_TABLE", "name the summary table")?;
+        let max_decompressed = vars.number("MAX_DECOMPRESSED_BYTES", DEFAULT_MAX_DECOMPRESSED)?;
         if max_decompressed == 0 {
             return Err(Error::Config(
                 "MAX_DECOMPRESSED_BYTES must be above 0".into(),
             ));
         }
         let rules = Rules {
-            human_roles: HumanRoles::new(list("HUMAN_ROLE_PATTERNS"))
+            human_roles: HumanRoles::new(vars.list("HUMAN_ROLE_PATTERNS"))
                 .map_err(|e| Error::Config(format!("HUMAN_ROLE_PATTERNS: {e}")))?,
-            include_tables: Rules::table_patterns(list("INCLUDE_TABLES"))
+            include_tables: Rules::table_patterns(vars.list("INCLUDE_TABLES"))
                 .map_err(|e| Error::Config(format!("INCLUDE_TABLES: {e}")))?,
-            exclude_tables: Rules::table_patterns(list("EXCLUDE_TABLES"))
+            exclude_tables: Rules::table_patterns(vars.list("EXCLUDE_TABLES"))
                 .map_err(|e| Error::Config(format!("EXCLUDE_TABLES: {e}")))?,
         };
         Ok(Config {
             summary_table,
             retention: Retention {
-                daily_days: days("DAILY_RETENTION_DAYS", DEFAULT_DAILY_RETENTION_DAYS)?,
+                daily_days: vars.number("DAILY_RETENTION_DAYS", DEFAULT_DAILY_RETENTION_DAYS)?,
             },
-            ledger_ttl_days: days("LEDGER_TTL_DAYS", DEFAULT_LEDGER_TTL_DAYS)?,
-            reject_ttl_days: days("REJECT_TTL_DAYS", DEFAULT_REJECT_TTL_DAYS)?,
+            ledger_ttl_days: vars.number("LEDGER_TTL_DAYS", DEFAULT_LEDGER_TTL_DAYS)?,
+            reject_ttl_days: vars.number("REJECT_TTL_DAYS", DEFAULT_REJECT_TTL_DAYS)?,
             limits: Limits {
                 max_decompressed,
                 max_record_bytes: MAX_RECORD_BYTES,
             },
             rules,
-            s3_path_style: flag("AWS_S3_FORCE_PATH_STYLE") || get("AWS_ENDPOINT_URL").is_some(),
+            s3_path_style: vars.flag("AWS_S3_FORCE_PATH_STYLE")
+                || vars.get("AWS_ENDPOINT_URL").is_some(),
         })
     }
 }
@@ -138,28 +150,15 @@ impl NotifyConfig {
 
     /// Reads configuration through `var`.
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
-        let get = |name: &str| {
-            var(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        let required = |name: &str, what: &str| {
-            get(name).ok_or_else(|| Error::Config(format!("{name} is not set: {what}")))
-        };
-        let number = |name: &str, default: u32| -> Result<u32, Error> {
-            match get(name) {
-                None => Ok(default),
-                Some(v) => v.parse::<u32>().map_err(|_| {
-                    Error::Config(format!("{name} must be a whole number, not `{v}`"))
-                }),
-            }
-        };
+        let vars = Vars(var);
         Ok(NotifyConfig {
-            summary_table: required("SUMMARY_TABLE", "name the summary table")?,
-            topic_arn: required("TOPIC_ARN", "give the ARN of the SNS topic for notices")?,
-            learning_hours: number("NOTIFY_LEARNING_HOURS", DEFAULT_NOTIFY_LEARNING_HOURS)?,
-            max_per_hour: number("NOTIFY_MAX_PER_HOUR", DEFAULT_NOTIFY_MAX_PER_HOUR)?,
-            ignore: crate::notify::IgnoreRules::parse(&get("NOTIFY_IGNORE").unwrap_or_default())?,
+            summary_table: vars.required("SUMMARY_TABLE", "name the summary table")?,
+            topic_arn: vars.required("TOPIC_ARN", "give the ARN of the SNS topic for notices")?,
+            learning_hours: vars.number("NOTIFY_LEARNING_HOURS", DEFAULT_NOTIFY_LEARNING_HOURS)?,
+            max_per_hour: vars.number("NOTIFY_MAX_PER_HOUR", DEFAULT_NOTIFY_MAX_PER_HOUR)?,
+            ignore: crate::notify::IgnoreRules::parse(
+                &vars.get("NOTIFY_IGNORE").unwrap_or_default(),
+            )?,
         })
     }
 }
