@@ -124,6 +124,24 @@ pub(crate) fn top(map: &BTreeMap<String, u64>, n: usize) -> String {
     parts.join("\n")
 }
 
+/// The table column of a row for people: name, then account and region.
+pub(crate) fn table_cell(r: &Row) -> String {
+    match &r.table {
+        Some(t) => format!("{t}\n{} {}", r.account, r.region),
+        None => format!("(no table)\n{} {}", r.account, r.region),
+    }
+}
+
+/// The caller column of a row for people: application name and caller, then
+/// its type and whether it is a person.
+pub(crate) fn caller_cell(r: &Row) -> String {
+    let who = if r.person { "person" } else { "application" };
+    match &r.app {
+        Some(app) => format!("{app}: {}\n{} ({who})", r.caller, r.caller_type),
+        None => format!("{}\n{} ({who})", r.caller, r.caller_type),
+    }
+}
+
 /// A table for people: condensed borders, fitted to the terminal when there is one.
 pub(crate) fn new_table() -> Table {
     let mut table = Table::new();
@@ -156,15 +174,7 @@ fn write_table(rows: &[Row], out: &mut dyn Write) -> anyhow::Result<()> {
     ]);
     table.set_header(header);
     for r in rows {
-        let table_cell = match &r.table {
-            Some(t) => format!("{t}\n{} {}", r.account, r.region),
-            None => format!("(no table)\n{} {}", r.account, r.region),
-        };
-        let who = if r.person { "person" } else { "application" };
-        let caller_cell = match &r.app {
-            Some(app) => format!("{app}: {}\n{} ({who})", r.caller, r.caller_type),
-            None => format!("{}\n{} ({who})", r.caller, r.caller_type),
-        };
+        let (table_cell, caller_cell) = (table_cell(r), caller_cell(r));
         let mut cells = vec![Cell::new(table_cell), Cell::new(caller_cell)];
         if let Some(day) = &r.day {
             cells.push(Cell::new(day));

@@ -460,15 +460,8 @@ fn write_table(
     ]);
     for line in lines {
         let r = line.row;
-        let table_cell = match &r.table {
-            Some(t) => format!("{t}\n{} {}", r.account, r.region),
-            None => format!("(no table)\n{} {}", r.account, r.region),
-        };
-        let who = if r.person { "person" } else { "application" };
-        let caller_cell = match &r.app {
-            Some(app) => format!("{app}: {}\n{} ({who})", r.caller, r.caller_type),
-            None => format!("{}\n{} ({who})", r.caller, r.caller_type),
-        };
+        let (table_cell, caller_cell) =
+            (crate::output::table_cell(r), crate::output::caller_cell(r));
         let errors = if r.denied > 0 {
             format!("{}\n{} denied", r.errors, r.denied)
         } else {
