@@ -8,17 +8,23 @@ DDB_AUDIT_FIXTURES ?= ../shared/fixtures
 PYTHON ?= python3
 VENV := .venv
 MOTO_VERSION := 5.2.5
+# The Lambda tooling, from PyPI into the same .venv.
+CARGO_LAMBDA_VERSION := 1.9.2
 
-.PHONY: demo test moto test-real lint fmt events build-cli clean
+.PHONY: demo test moto lambda-tools test-real lint fmt events build-cli clean
 
-## demo: run the pipeline on the sample events and print who calls which table
-demo: build-cli
-	@echo "==> ddb-audit analyze: the sample CloudTrail file (plain and gzip) and the same records as a CloudWatch Logs batch"
-	@echo "    (each eventID counts once, so the two deliveries are not double counted)"
-	./target/debug/ddb-audit analyze events/cloudtrail events/logs-ingest
-	@echo
-	@echo "==> the same rows as JSON Lines, for scripts (first two rows)"
-	./target/debug/ddb-audit analyze --format json events/cloudtrail 2>/dev/null | head -n 2
+## demo: the whole pipeline on a local AWS emulator: the three functions through the
+##       Lambda runtime interface, an S3 file and a CloudWatch Logs batch in,
+##       rollups and notices out (demo/demo.py says each step as it goes)
+demo: moto lambda-tools
+	@echo "==> building the CLI and the three functions (the first build takes a few minutes)"
+	$(CARGO) build -p ddb-audit-cli
+	@# One build per function, as `cargo lambda watch` runs each (`cargo run --bin`),
+	@# so the watch finds them built.
+	$(CARGO) build --bin s3-ingest
+	$(CARGO) build --bin logs-ingest
+	$(CARGO) build --bin notifier
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/python demo/demo.py
 
 ## test: every test (unit and integration; the integration tests start moto from .venv)
 test: moto
@@ -31,6 +37,12 @@ moto:
 	  { $(VENV)/bin/python -c 'import sys' 2>/dev/null || $(PYTHON) -m venv --clear $(VENV); } && \
 	  $(VENV)/bin/python -m pip install --quiet --disable-pip-version-check 'moto[server]==$(MOTO_VERSION)' && \
 	  $(VENV)/bin/python -c 'import moto.server'; }
+
+## lambda-tools: install cargo-lambda==$(CARGO_LAMBDA_VERSION) (it brings zig, for arm64 builds) into .venv
+lambda-tools: moto
+	@$(VENV)/bin/cargo-lambda lambda --version 2>/dev/null | grep -q '^cargo-lambda $(CARGO_LAMBDA_VERSION) ' || { \
+	  echo "==> installing cargo-lambda==$(CARGO_LAMBDA_VERSION) into $(VENV)"; \
+	  $(VENV)/bin/python -m pip install --quiet --disable-pip-version-check 'cargo-lambda==$(CARGO_LAMBDA_VERSION)'; }
 
 ## test-real: analyze the real records in $(DDB_AUDIT_FIXTURES) and check every row
 test-real: build-cli

@@ -12,6 +12,10 @@ the wild:
   record (`{"awslogs": {"data": base64(gzip(DATA_MESSAGE))}}`).
 - logs-ingest/cloudwatch-logs-control.json: the CONTROL_MESSAGE health check
   CloudWatch Logs sends when a subscription is created.
+- logs-ingest/cloudwatch-logs-later.json: a later CloudWatch Logs batch, from
+  later/records.json (an hour on: a caller never seen before, a known one, and
+  a first call that was denied). `make demo` feeds it after the S3 file, so the
+  notifier has a new caller to tell about.
 
 Standard library only, and deterministic (gzip mtime 0, fixed ids): running it
 twice gives byte-identical files. The integration tests (tests/it/events.rs)
@@ -30,9 +34,11 @@ from pathlib import Path
 
 EVENTS = Path(__file__).resolve().parent
 RECORDS = EVENTS / "cloudtrail" / "records.json"
+LATER_RECORDS = EVENTS / "later" / "records.json"
 TRAIL_FILE = EVENTS / "cloudtrail" / "111122223333_CloudTrail_us-east-1_20240315T1205Z_sample.json.gz"
 LOGS_DATA = EVENTS / "logs-ingest" / "cloudwatch-logs-subscription.json"
 LOGS_CONTROL = EVENTS / "logs-ingest" / "cloudwatch-logs-control.json"
+LOGS_LATER = EVENTS / "logs-ingest" / "cloudwatch-logs-later.json"
 
 ACCOUNT = "111122223333"
 LOG_GROUP = f"aws-cloudtrail-logs-{ACCOUNT}"
@@ -64,11 +70,9 @@ def write_json(path, value):
     path.write_text(json.dumps(value, indent=2) + "\n", encoding="utf-8")
 
 
-def main():
-    records = json.loads(RECORDS.read_text(encoding="utf-8"))["Records"]
-
-    TRAIL_FILE.write_bytes(gzipped(compact({"Records": records})))
-
+def write_logs_event(path, records):
+    """The subscription event CloudWatch Logs sends for `records`, one log
+    event per record; returns the log events."""
     log_events = []
     for record in records:
         timestamp = epoch_millis(record["eventTime"])
@@ -88,7 +92,17 @@ def main():
         "logEvents": log_events,
     }
     awslogs = base64.b64encode(gzipped(compact(data_message))).decode("ascii")
-    write_json(LOGS_DATA, {"awslogs": {"data": awslogs}})
+    write_json(path, {"awslogs": {"data": awslogs}})
+    return log_events
+
+
+def main():
+    records = json.loads(RECORDS.read_text(encoding="utf-8"))["Records"]
+
+    TRAIL_FILE.write_bytes(gzipped(compact({"Records": records})))
+
+    log_events = write_logs_event(LOGS_DATA, records)
+    write_logs_event(LOGS_LATER, json.loads(LATER_RECORDS.read_text(encoding="utf-8"))["Records"])
 
     control_message = {
         "messageType": "CONTROL_MESSAGE",
@@ -107,7 +121,7 @@ def main():
     control = base64.b64encode(gzipped(compact(control_message))).decode("ascii")
     write_json(LOGS_CONTROL, {"awslogs": {"data": control}})
 
-    for path in (TRAIL_FILE, LOGS_DATA, LOGS_CONTROL):
+    for path in (TRAIL_FILE, LOGS_DATA, LOGS_CONTROL, LOGS_LATER):
         print(path.relative_to(EVENTS.parent))
 
 

@@ -57,37 +57,11 @@ pub enum Requests {
 }
 
 /// Run by [`Moto::start_with_options`] as `python -c BOOTSTRAP -H 127.0.0.1
-/// -p PORT`: runs moto's server module as `__main__` with those arguments,
-/// after two additions.
-/// - It exits as soon as its standard input closes. The test process holds
-///   the other end of that pipe, so the server goes away with it even if the
-///   test process dies without running `Drop` (abort, `SIGKILL`,
-///   `std::process::exit`): no orphan servers.
-/// - With [`Requests::OneAtATime`], moto's application runs under a lock.
-const BOOTSTRAP: &str = r#"
-import os, runpy, sys, threading
-
-def _watch():
-    while os.read(0, 4096):
-        pass
-    os._exit(0)
-
-threading.Thread(target=_watch, daemon=True).start()
-
-if ONE_AT_A_TIME:
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication as _App
-
-    _lock = threading.Lock()
-    _call = _App.__call__
-
-    def _one_at_a_time(self, environ, start_response):
-        with _lock:
-            return _call(self, environ, start_response)
-
-    _App.__call__ = _one_at_a_time
-
-runpy.run_module("moto.server", run_name="__main__", alter_sys=True)
-"#;
+/// -p PORT`: moto's server module with two additions, described in the file
+/// (shared with `make demo`): it exits when its standard input closes, so no
+/// server outlives the test process, and by default it runs requests one at a
+/// time (`DDB_AUDIT_MOTO_REQUESTS`).
+const BOOTSTRAP: &str = include_str!("../moto_server.py");
 
 /// A moto server on 127.0.0.1, killed (and reaped) on drop.
 #[derive(Debug)]
@@ -164,15 +138,15 @@ impl Moto {
         let started = Instant::now();
         let mut child = Command::new(python)
             .arg("-c")
-            .arg(format!(
-                "ONE_AT_A_TIME = {}{BOOTSTRAP}",
-                if requests == Requests::OneAtATime {
-                    "True"
-                } else {
-                    "False"
-                }
-            ))
+            .arg(BOOTSTRAP)
             .args(args)
+            .env(
+                "DDB_AUDIT_MOTO_REQUESTS",
+                match requests {
+                    Requests::OneAtATime => "one-at-a-time",
+                    Requests::Concurrent => "concurrent",
+                },
+            )
             .env("PYTHONUNBUFFERED", "1")
             // moto must not look for credentials or a region of its own.
             .env("AWS_ACCESS_KEY_ID", "testing")
