@@ -10,8 +10,17 @@ VENV := .venv
 MOTO_VERSION := 5.2.5
 # The Lambda tooling, from PyPI into the same .venv.
 CARGO_LAMBDA_VERSION := 1.9.2
+# cfn-lint comes with moto; pinned here for `make lint-template`.
+CFN_LINT_VERSION := 1.58.0
+# The SAM CLI pins its own boto3, so it lives in a virtualenv of its own.
+SAM_VENV := .venv-sam
+SAM_VERSION := 1.170.0
+SAM := SAM_CLI_TELEMETRY=0 PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CURDIR)/$(SAM_VENV)/bin/sam
+# The functions' target: Graviton (arm64), as template.yaml says.
+LAMBDA_TARGET := aarch64-unknown-linux-gnu
+FUNCTIONS := logs-ingest s3-ingest notifier
 
-.PHONY: demo test moto lambda-tools test-real lint fmt events build-cli clean
+.PHONY: demo test moto lambda-tools sam-tools lint-template build deploy test-real lint fmt events build-cli clean
 
 ## demo: the whole pipeline on a local AWS emulator: the three functions through the
 ##       Lambda runtime interface, an S3 file and a CloudWatch Logs batch in,
@@ -43,6 +52,33 @@ lambda-tools: moto
 	@$(VENV)/bin/cargo-lambda lambda --version 2>/dev/null | grep -q '^cargo-lambda $(CARGO_LAMBDA_VERSION) ' || { \
 	  echo "==> installing cargo-lambda==$(CARGO_LAMBDA_VERSION) into $(VENV)"; \
 	  $(VENV)/bin/python -m pip install --quiet --disable-pip-version-check 'cargo-lambda==$(CARGO_LAMBDA_VERSION)'; }
+
+## sam-tools: install the SAM CLI ($(SAM_VERSION)) into $(SAM_VENV)
+sam-tools:
+	@$(SAM_VENV)/bin/sam --version 2>/dev/null | grep -q 'version $(SAM_VERSION)$$' || { \
+	  echo "==> installing aws-sam-cli==$(SAM_VERSION) into $(SAM_VENV)"; \
+	  { $(SAM_VENV)/bin/python -c 'import sys' 2>/dev/null || $(PYTHON) -m venv --clear $(SAM_VENV); } && \
+	  $(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check 'aws-sam-cli==$(SAM_VERSION)'; }
+
+## lint-template: cfn-lint, our own least-privilege and encryption rules, and sam validate --lint
+lint-template: moto sam-tools
+	@$(VENV)/bin/cfn-lint --version | grep -q ' $(CFN_LINT_VERSION)$$' || \
+	  $(VENV)/bin/python -m pip install --quiet --disable-pip-version-check 'cfn-lint==$(CFN_LINT_VERSION)'
+	$(VENV)/bin/cfn-lint template.yaml
+	$(VENV)/bin/python tests/template/check_template.py template.yaml
+	AWS_DEFAULT_REGION=us-east-1 $(SAM) validate --lint --template-file template.yaml
+
+## build: the three functions for Lambda (arm64, release), zipped: target/lambda/<function>/bootstrap.zip
+build: lambda-tools
+	@rustup target list --installed | grep -qx '$(LAMBDA_TARGET)' || rustup target add $(LAMBDA_TARGET)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) lambda build --release --arm64 --output-format zip $(addprefix --bin ,$(FUNCTIONS))
+	@ls -l $(foreach f,$(FUNCTIONS),target/lambda/$(f)/bootstrap.zip)
+
+## deploy: sam build && sam deploy --guided (asks for the stack's parameters; see README "Deploying")
+deploy: lambda-tools sam-tools
+	@rustup target list --installed | grep -qx '$(LAMBDA_TARGET)' || rustup target add $(LAMBDA_TARGET)
+	$(SAM) build
+	$(SAM) deploy --guided
 
 ## test-real: analyze the real records in $(DDB_AUDIT_FIXTURES) and check every row
 test-real: build-cli

@@ -16,6 +16,7 @@ const TRAIL_FILE: &str =
     "cloudtrail/111122223333_CloudTrail_us-east-1_20240315T1205Z_sample.json.gz";
 const LOGS_DATA: &str = "logs-ingest/cloudwatch-logs-subscription.json";
 const LOGS_CONTROL: &str = "logs-ingest/cloudwatch-logs-control.json";
+const LOGS_LATER: &str = "logs-ingest/cloudwatch-logs-later.json";
 
 /// Records in the sample, DynamoDB calls among them, and the rest (s3, kms, sts).
 const SAMPLE_RECORDS: u64 = 28;
@@ -203,6 +204,50 @@ fn generated_samples_match_records_json() -> Result<()> {
     let control = awslogs_payload(LOGS_CONTROL)?;
     assert_eq!(control["messageType"], "CONTROL_MESSAGE");
     assert_eq!(control["owner"], "CloudwatchLogs");
+    Ok(())
+}
+
+/// The later batch `make demo` feeds to logs-ingest is later/records.json,
+/// one log event per record, and it holds a caller the sample file has not.
+#[test]
+fn later_logs_batch_matches_its_records_and_brings_a_new_caller() -> Result<()> {
+    const RERUN: &str = "events/ is stale: run `python3 events/generate.py`";
+    let later = json(&bytes("later/records.json")?)?;
+    let records = later["Records"].as_array().context("Records")?;
+    let payload = awslogs_payload(LOGS_LATER)?;
+    let messages: Vec<Value> = payload["logEvents"]
+        .as_array()
+        .context("logEvents")?
+        .iter()
+        .map(|event| json(event["message"].as_str().unwrap_or_default().as_bytes()))
+        .collect::<Result<_>>()?;
+    assert_eq!(&messages, records, "{RERUN}");
+
+    let (kind, batch) = read_alone(LOGS_LATER)?;
+    assert!(matches!(kind, InputKind::LogsData(_)), "{kind:?}");
+    assert!(batch.problems.is_empty(), "{:?}", batch.problems);
+    let (_, sample) = read_alone(TRAIL_FILE)?;
+    let callers = |batch: &Batch| -> std::collections::BTreeSet<String> {
+        batch
+            .lifetime
+            .keys()
+            .map(|key| {
+                format!(
+                    "{}|{}",
+                    key.table.as_deref().unwrap_or_default(),
+                    key.caller
+                )
+            })
+            .collect()
+    };
+    let new: Vec<String> = callers(&batch)
+        .difference(&callers(&sample))
+        .cloned()
+        .collect();
+    assert!(
+        new.contains(&"orders|arn:aws:iam::111122223333:role/reporting-export".to_owned()),
+        "{new:?}"
+    );
     Ok(())
 }
 

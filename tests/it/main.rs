@@ -9,3 +9,4 @@ mod ingest;
 mod notifier;
 mod properties;
 mod queries;
+mod template;
