@@ -11,6 +11,7 @@ mod cli;
 mod events;
 mod harness;
 mod ingest;
+mod load;
 mod notifier;
 mod properties;
 mod queries;

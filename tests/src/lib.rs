@@ -4,6 +4,7 @@
 pub mod alloc;
 pub mod faults;
 pub mod moto;
+pub mod proxy;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
