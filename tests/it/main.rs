@@ -15,3 +15,4 @@ mod load;
 mod notifier;
 mod properties;
 mod queries;
+mod security;
