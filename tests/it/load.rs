@@ -413,7 +413,11 @@ async fn hundreds_of_batches_through_faults_and_restarts_count_exactly_once() ->
         let (proxy, done) = (proxy.clone(), done.clone());
         tokio::spawn(async move {
             for quarter in 1..=3u64 {
-                while done.load(Ordering::Relaxed) < total * quarter / 4 {
+                // Bounded: ten minutes of waiting at most.
+                for _ in 0..30_000 {
+                    if done.load(Ordering::Relaxed) >= total * quarter / 4 {
+                        break;
+                    }
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
                 proxy.restart(Duration::from_millis(400)).await?;
