@@ -1168,3 +1168,49 @@ fn notification_keys_decode_every_special_character() {
         assert_eq!(err.reason(), "bad_shape", "{bad}: {err}");
     }
 }
+
+/// JSON of the wrong shape inside a CloudWatch Logs payload: a payload
+/// whose `logEvents` is not a list of events is rejected as a whole; an
+/// event of the wrong shape inside a list is one malformed record.
+#[test]
+fn log_payloads_of_the_wrong_shape() {
+    let payload = |events: serde_json::Value| {
+        awslogs(&gzip(
+            json!({"messageType": "DATA_MESSAGE", "owner": ACCOUNT, "logGroup": "g",
+                   "logStream": "s", "subscriptionFilters": [], "logEvents": events})
+            .to_string()
+            .as_bytes(),
+        ))
+    };
+    for events in [
+        json!(5),
+        json!("cust-7781"),
+        json!({"id": "1"}),
+        json!(null),
+    ] {
+        assert_eq!(
+            rejected(&payload(events.clone())).reason(),
+            "bad_shape",
+            "{events}"
+        );
+    }
+    let event = |message: serde_json::Value| json!({"id": "9", "timestamp": 1, "message": message});
+    for bad in [
+        json!(5),
+        json!("cust-7781"),
+        json!([]),
+        event(json!(5)),
+        event(json!(null)),
+        event(json!(["cust-7781"])),
+    ] {
+        let events = json!([
+            event(json!(good().text())),
+            bad.clone(),
+            event(json!(good().text()))
+        ]);
+        let batch = read_ok(&mut reader(), "cwl", &payload(events));
+        assert_eq!(batch.counts.attributed, 2, "{bad}: {}", batch.counts);
+        assert_eq!(batch.counts.malformed_total(), 1, "{bad}: {}", batch.counts);
+        assert_eq!(only_problem(&batch, 1).index, 1);
+    }
+}
