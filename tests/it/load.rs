@@ -231,6 +231,24 @@ async fn create_table_without_stream(client: &aws_sdk_dynamodb::Client) -> anyho
     Ok(())
 }
 
+/// A DynamoDB client with a retry partition of its own. The SDK's retry
+/// quota (a token bucket that a failed attempt drains and a success refills)
+/// is shared by every client of a partition in the process, by default one
+/// per service: without this, the faults injected here would use up the
+/// quota of the other tests running beside them, and theirs this one's.
+fn dynamodb_client(
+    sdk: &aws_config::SdkConfig,
+    partition: &'static str,
+) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(sdk)
+            .retry_partition(aws_sdk_dynamodb::config::retry::RetryPartition::new(
+                partition,
+            ))
+            .build(),
+    )
+}
+
 /// One delivery of a batch: `Ok(None)` when the function succeeded, else
 /// what it said.
 async fn deliver(
@@ -325,7 +343,7 @@ async fn hundreds_of_batches_through_faults_and_restarts_count_exactly_once() ->
         .endpoint_url(proxy.endpoint())
         .build();
     let store = SummaryStore::new(
-        aws_sdk_dynamodb::Client::new(&sdk),
+        dynamodb_client(&sdk, "ddb-audit-load"),
         TABLE,
         config.ledger_ttl_days,
         config.reject_ttl_days,
@@ -340,6 +358,9 @@ async fn hundreds_of_batches_through_faults_and_restarts_count_exactly_once() ->
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&sdk)
             .force_path_style(true)
+            .retry_partition(aws_sdk_s3::config::retry::RetryPartition::new(
+                "ddb-audit-load-s3",
+            ))
             .build(),
     );
     // The trail bucket is filled directly, as CloudTrail would.
@@ -538,7 +559,7 @@ async fn the_proxy_passes_requests_through_and_injects_each_fault() -> anyhow::R
         .into_builder()
         .endpoint_url(proxy.endpoint())
         .build();
-    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    let client = dynamodb_client(&sdk, "ddb-audit-proxy-test");
     create_table_without_stream(&client).await?;
     let direct = moto.dynamodb();
     let add = || {
