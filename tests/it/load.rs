@@ -638,7 +638,7 @@ async fn the_proxy_passes_requests_through_and_injects_each_fault() -> anyhow::R
     proxy.set_rates(Rates::NONE);
 
     // Down, then back on the same port.
-    let restart = proxy.restart(Duration::from_millis(1500));
+    let restart = proxy.restart(Duration::from_millis(3000));
     let during = async {
         tokio::time::sleep(Duration::from_millis(300)).await;
         add().await

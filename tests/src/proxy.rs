@@ -402,7 +402,10 @@ async fn read_body(
         .is_some_and(|t| t.to_ascii_lowercase().contains("chunked"));
     let mut chunk = [0u8; 8192];
     if chunked {
-        // Read until the last chunk and its trailer have arrived.
+        // Read until the last chunk and the blank line after it have
+        // arrived. Recognising that by the last bytes is enough for the
+        // requests the tests send (DynamoDB JSON with a Content-Length, S3
+        // reads without a body); it is not a general chunked-body parser.
         loop {
             if rest.ends_with(b"0\r\n\r\n") {
                 return Ok(std::mem::take(rest));
