@@ -140,6 +140,83 @@ pub enum Outcome<'a> {
 /// Why a record cannot be attributed, naming the field.
 type Problem = (MalformedReason, String);
 
+/// The longest names a call may carry into the summary table, where they
+/// become parts of keys (`pk`, `sk`, the `by-caller` index) and of counter
+/// attribute names. DynamoDB refuses a partition key over 2048 bytes, a sort
+/// key over 1024 (the `by-caller` index's sort key is the row's `pk`) and an
+/// item over 400 KB, and a refused write fails the whole batch on every
+/// retry; so a record naming something longer is malformed
+/// (`oversize_name`) instead. Every limit is far above what AWS allows the
+/// name to be, so only forged or corrupt records meet them.
+#[derive(Debug, Clone, Copy)]
+pub struct NameLimits;
+
+impl NameLimits {
+    /// Account ids (12 digits in AWS) and regions.
+    pub const ACCOUNT_OR_REGION: usize = 64;
+    /// Table and index names (DynamoDB's own maximum is 255), `eventName`
+    /// and `errorCode`.
+    pub const NAME: usize = 255;
+    /// The caller string (an IAM role ARN, path included, is at most about
+    /// 600 bytes), so that `DAY#<day>#CALLER#<caller>` stays under 1024.
+    pub const CALLER: usize = 900;
+}
+
+fn within(value: &str, max: usize, what: &str) -> Result<(), Problem> {
+    if value.len() <= max {
+        return Ok(());
+    }
+    Err((
+        MalformedReason::OversizeName,
+        format!(
+            "{what} is {} bytes, over the {max} the summary table keeps",
+            value.len()
+        ),
+    ))
+}
+
+/// Checks every name of an attributed call against [`NameLimits`].
+fn names_fit(call: &Call<'_>) -> Result<(), Problem> {
+    within(call.operation, NameLimits::NAME, "field `eventName`")?;
+    within(
+        call.home.0,
+        NameLimits::ACCOUNT_OR_REGION,
+        "field `recipientAccountId`",
+    )?;
+    within(
+        call.home.1,
+        NameLimits::ACCOUNT_OR_REGION,
+        "field `awsRegion`",
+    )?;
+    within(
+        &call.caller.id,
+        NameLimits::CALLER,
+        "the caller (from `userIdentity`)",
+    )?;
+    if let Some(code) = call.error_code {
+        within(code, NameLimits::NAME, "field `errorCode`")?;
+    }
+    for used in &call.tables {
+        if let Some(table) = &used.table {
+            within(
+                &table.account,
+                NameLimits::ACCOUNT_OR_REGION,
+                "a table's account",
+            )?;
+            within(
+                &table.region,
+                NameLimits::ACCOUNT_OR_REGION,
+                "a table's region",
+            )?;
+            within(&table.name, NameLimits::NAME, "a table name")?;
+        }
+        for index in &used.indexes {
+            within(index, NameLimits::NAME, "an index name")?;
+        }
+    }
+    Ok(())
+}
+
 fn required<'a>(field: &'a Option<Text<'a>>, name: &str) -> Result<&'a str, Problem> {
     match field.as_ref().map(|t| t.as_str()) {
         Some(v) if !v.is_empty() => Ok(v),
@@ -193,7 +270,7 @@ fn attribute_inner<'a>(record: &'a RecordView<'a>, rules: &Rules) -> Result<Outc
     }
     let caller = caller::identify(record, &rules.human_roles);
     let identity = record.user_identity.as_ref();
-    Ok(Outcome::Call(Call {
+    let call = Call {
         operation,
         event_id,
         time,
@@ -205,7 +282,9 @@ fn attribute_inner<'a>(record: &'a RecordView<'a>, rules: &Rules) -> Result<Outc
         invoked_by: identity.and_then(|i| non_empty(&i.invoked_by)),
         error_code: non_empty(&record.error_code),
         tables,
-    }))
+    };
+    names_fit(&call)?;
+    Ok(Outcome::Call(call))
 }
 
 fn non_empty<'a>(field: &'a Option<Text<'a>>) -> Option<&'a str> {

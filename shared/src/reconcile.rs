@@ -42,6 +42,12 @@ pub enum MalformedReason {
     WrongType,
     /// `eventTime` is not an RFC 3339 time.
     BadTime,
+    /// A name that becomes part of a summary-table key or attribute name
+    /// (account, region, table, index, caller, `eventName`, `errorCode`) is
+    /// longer than any real one and than DynamoDB's key limits allow
+    /// ([`crate::attribute::NameLimits`]). Counting it would fail its whole
+    /// batch on every retry.
+    OversizeName,
 }
 
 impl MalformedReason {
@@ -53,6 +59,7 @@ impl MalformedReason {
             MalformedReason::MissingField => "missing_field",
             MalformedReason::WrongType => "wrong_type",
             MalformedReason::BadTime => "bad_time",
+            MalformedReason::OversizeName => "oversize_name",
         }
     }
 }

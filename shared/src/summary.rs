@@ -16,8 +16,14 @@
 //! that do not exist yet: `calls`, `reads`, `writes`, `errors`, `denied`, and
 //! one attribute per operation (`op#GetItem`), index (`ix#by-customer`),
 //! user-agent family (`ua#aws-sdk-java/2.x`) and error code
-//! (`ec#AccessDenied`). Table names, account ids and regions cannot contain
-//! `#`; callers come last in every key, so no two rows share a key.
+//! (`ec#AccessDenied`).
+//!
+//! No two rows share a key, whatever the names contain: the account and the
+//! region are escaped ([`key_part`]: `%` becomes `%25`, `#` becomes `%23`),
+//! and the table and the caller, which may contain anything, always come
+//! last in their key, after a fixed number of delimiters. Real account ids
+//! and regions contain neither character, so their keys read as documented;
+//! only forged input (an account id or region with a `#` in it) is escaped.
 //!
 //! A batch becomes a [`Plan`]: its counter updates in deterministic
 //! [`Chunk`]s, each applied in one transaction with its ledger item; the
@@ -59,12 +65,34 @@ pub mod prefix {
     pub const ERROR_CODE: &str = "ec#";
 }
 
-/// `pk` of a rollup row.
+/// `pk` of a rollup row. The account and region are escaped with
+/// [`key_part`]; the table name, last, is kept as it is: with two `#`-free
+/// parts before it, the key still names exactly one (account, region, table).
 pub fn row_pk(key: &RollupKey) -> String {
+    let account = key_part(&key.account);
+    let region = key_part(&key.region);
     match &key.table {
-        Some(table) => format!("TABLE#{}#{}#{}", key.account, key.region, table),
-        None => format!("ACCOUNT#{}#{}", key.account, key.region),
+        Some(table) => format!("TABLE#{account}#{region}#{table}"),
+        None => format!("ACCOUNT#{account}#{region}"),
     }
+}
+
+/// A key component that is followed by another one: `%` and the delimiter
+/// `#` percent-encoded, so the component cannot end early or be confused with
+/// an escape. Borrowed (unchanged) for every real account id and region.
+pub fn key_part(part: &str) -> std::borrow::Cow<'_, str> {
+    if !part.contains(['#', '%']) {
+        return std::borrow::Cow::Borrowed(part);
+    }
+    let mut out = String::with_capacity(part.len() + 8);
+    for c in part.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '#' => out.push_str("%23"),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// `sk` of a lifetime row.
@@ -321,6 +349,39 @@ mod tests {
         assert!(updates[0].adds.contains(&("ix#byCustomer".to_owned(), 1)));
         assert!(updates[0].adds.contains(&("op#GetItem".to_owned(), 1)));
         assert_eq!(ledger_pk("s3://b/k#e"), "LEDGER#s3://b/k#e");
+    }
+
+    #[test]
+    fn names_with_delimiters_never_share_a_key() {
+        let key = |account: &str, region: &str, table: Option<&str>, caller: &str| RollupKey {
+            account: account.into(),
+            region: region.into(),
+            table: table.map(Into::into),
+            caller: caller.into(),
+        };
+        // Pairs that naive `#` concatenation would give the same `pk`.
+        let keys = [
+            key("1#r", "t", Some("x"), "c"),
+            key("1", "r#t", Some("x"), "c"),
+            key("1", "r", Some("t#x"), "c"),
+            key("1%23r", "t", Some("x"), "c"),
+            key("1", "r%23t", Some("x"), "c"),
+            key("1", "r", None, "c"),
+            key("1#r", "", None, "c"),
+            key("1", "r#", None, "c"),
+        ];
+        let mut pks: Vec<String> = keys.iter().map(row_pk).collect();
+        pks.sort();
+        pks.dedup();
+        assert_eq!(pks.len(), keys.len(), "{pks:#?}");
+        // Real names keep the documented layout.
+        assert_eq!(
+            row_pk(&key("111122223333", "us-east-1", Some("a#b"), "c")),
+            "TABLE#111122223333#us-east-1#a#b"
+        );
+        // Callers come last in the sort keys: distinct callers, distinct keys.
+        assert_ne!(lifetime_sk("a#b"), lifetime_sk("a"));
+        assert_ne!(daily_sk(0, "x#CALLER#y"), daily_sk(0, "x"));
     }
 
     #[test]

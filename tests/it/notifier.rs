@@ -7,14 +7,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context as _;
-use aws_sdk_dynamodbstreams::types::{AttributeValue, ShardIteratorType};
+use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use ddb_audit_core::config::{Config, NotifyConfig};
 use ddb_audit_core::ingest::{handle_s3, Deps};
 use ddb_audit_core::notify_handler::{handle_stream, NotifyDeps, StreamEvent, StreamResponse};
 use ddb_audit_core::store::SummaryStore;
 use ddb_audit_tests::faults::Faults;
 use ddb_audit_tests::moto::Moto;
-use ddb_audit_tests::{base64, event_file, identity, trail_file, Record, ACCOUNT, REGION};
+use ddb_audit_tests::stream::lambda_record;
+use ddb_audit_tests::{event_file, identity, trail_file, Record, ACCOUNT, REGION};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{json, Value};
 
@@ -186,59 +187,6 @@ impl Env {
             .iter()
             .map(Published::new)
             .collect()
-    }
-}
-
-/// One stream record from the Streams API in the Lambda event's JSON.
-fn lambda_record(
-    record: &aws_sdk_dynamodbstreams::types::Record,
-    arn: &str,
-) -> anyhow::Result<Value> {
-    let change = record.dynamodb().context("no dynamodb in the record")?;
-    let image = |image: Option<&HashMap<String, AttributeValue>>| {
-        image.map(|i| Value::Object(i.iter().map(|(k, v)| (k.clone(), attribute(v))).collect()))
-    };
-    let mut dynamodb = json!({
-        "ApproximateCreationDateTime": change.approximate_creation_date_time().map(|t| t.as_secs_f64()),
-        "Keys": image(change.keys()),
-        "SequenceNumber": change.sequence_number(),
-        "SizeBytes": change.size_bytes().unwrap_or(0),
-        "StreamViewType": change.stream_view_type().map(|v| v.as_str()),
-    });
-    if let Some(new) = image(change.new_image()) {
-        dynamodb["NewImage"] = new;
-    }
-    if let Some(old) = image(change.old_image()) {
-        dynamodb["OldImage"] = old;
-    }
-    Ok(json!({
-        "eventID": record.event_id(),
-        "eventName": record.event_name().map(|n| n.as_str()),
-        "eventVersion": record.event_version(),
-        "eventSource": record.event_source().unwrap_or("aws:dynamodb"),
-        "awsRegion": record.aws_region().unwrap_or(REGION),
-        "dynamodb": dynamodb,
-        "eventSourceARN": arn,
-    }))
-}
-
-fn attribute(value: &AttributeValue) -> Value {
-    match value {
-        AttributeValue::S(s) => json!({"S": s}),
-        AttributeValue::N(n) => json!({"N": n}),
-        AttributeValue::Bool(b) => json!({"BOOL": b}),
-        AttributeValue::Null(b) => json!({"NULL": b}),
-        AttributeValue::Ss(v) => json!({"SS": v}),
-        AttributeValue::Ns(v) => json!({"NS": v}),
-        AttributeValue::B(b) => json!({"B": base64(b.as_ref())}),
-        AttributeValue::Bs(v) => {
-            json!({"BS": v.iter().map(|b| base64(b.as_ref())).collect::<Vec<_>>()})
-        }
-        AttributeValue::L(v) => json!({"L": v.iter().map(attribute).collect::<Vec<_>>()}),
-        AttributeValue::M(m) => {
-            json!({"M": m.iter().map(|(k, v)| (k.clone(), attribute(v))).collect::<serde_json::Map<_, _>>()})
-        }
-        _ => json!({"NULL": true}),
     }
 }
 

@@ -1,8 +1,11 @@
 //! Helpers shared by the integration tests: where the sample events and the
 //! real fixtures are, and small builders for inputs.
 
+pub mod alloc;
 pub mod faults;
 pub mod moto;
+pub mod proxy;
+pub mod stream;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -320,4 +323,60 @@ pub mod identity {
     pub fn aws_service(invoked_by: &str) -> Value {
         json!({"type": "AWSService", "invokedBy": invoked_by})
     }
+}
+
+/// Uncompressed bytes per repeated deflate segment of [`gzip_bomb`].
+pub const BOMB_SEGMENT: u64 = 4 << 20;
+
+/// A valid gzip file that inflates to `output` zero bytes (rounded up to
+/// whole [`BOMB_SEGMENT`]s), built without ever holding its output: one
+/// segment of zeros is deflated once, ending with a full flush (which resets
+/// the compressor's history, so the next segment deflates to the same
+/// bytes), and repeated. Its CRC-32 is combined per segment. About 1 KiB
+/// per MiB of output.
+pub fn gzip_bomb(output: u64) -> Vec<u8> {
+    use flate2::{Compress, Compression, Crc, FlushCompress};
+    let segments = output.div_ceil(BOMB_SEGMENT).max(1);
+    let zeros = vec![0u8; BOMB_SEGMENT as usize];
+    let mut deflate = Compress::new(Compression::best(), false);
+    let segment = |deflate: &mut Compress, input: &[u8], flush| {
+        let mut out = Vec::with_capacity(64 * 1024);
+        let before = deflate.total_in();
+        deflate
+            .compress_vec(input, &mut out, flush)
+            .expect("deflating into memory cannot fail");
+        assert_eq!(
+            deflate.total_in() - before,
+            input.len() as u64,
+            "one call deflates a segment"
+        );
+        out
+    };
+    let first = segment(&mut deflate, &zeros, FlushCompress::Full);
+    let repeated = segment(&mut deflate, &zeros, FlushCompress::Full);
+    assert_eq!(
+        segment(&mut deflate, &zeros, FlushCompress::Full),
+        repeated,
+        "a segment after a full flush always deflates the same"
+    );
+    let end = segment(
+        &mut Compress::new(Compression::best(), false),
+        &[],
+        FlushCompress::Finish,
+    );
+    let mut zero_crc = Crc::new();
+    zero_crc.update(&zeros);
+    let mut crc = Crc::new();
+    for _ in 0..segments {
+        crc.combine(&zero_crc);
+    }
+    let mut bomb = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 2, 0xff];
+    bomb.extend_from_slice(&first);
+    for _ in 1..segments {
+        bomb.extend_from_slice(&repeated);
+    }
+    bomb.extend_from_slice(&end);
+    bomb.extend_from_slice(&crc.sum().to_le_bytes());
+    bomb.extend_from_slice(&((segments * BOMB_SEGMENT) as u32).to_le_bytes());
+    bomb
 }
