@@ -20,11 +20,19 @@ pub enum Format {
 }
 
 pub(crate) fn write_rows(format: Format, rows: &[Row], out: &mut dyn Write) -> anyhow::Result<()> {
+    // Standard output flushes at every line otherwise: one write per row.
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
+    let out: &mut dyn Write = &mut out;
     match format {
         Format::Json => {
+            // Each line is written whole into a reused buffer: serde_json
+            // writes a row in dozens of small pieces.
+            let mut line = Vec::with_capacity(1024);
             for row in rows {
-                serde_json::to_writer(&mut *out, row)?;
-                out.write_all(b"\n")?;
+                line.clear();
+                serde_json::to_writer(&mut line, row)?;
+                line.push(b'\n');
+                out.write_all(&line)?;
             }
         }
         Format::Csv => write_csv(rows, out)?,
