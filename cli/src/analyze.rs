@@ -134,7 +134,9 @@ pub(crate) fn run(
         writeln!(err, "warning: {unprinted} more malformed records not shown")?;
     }
 
-    let rows: Vec<Row> = if args.by_day {
+    // Rows are made one at a time as they are written: a run's rows held
+    // whole would cost as much memory again as its rollups.
+    if args.by_day {
         let mut daily: Vec<_> = run.daily.iter().collect();
         daily.sort_by(|(a, ra), (b, rb)| {
             (&a.key.account, &a.key.region, &a.key.table, a.day)
@@ -142,17 +144,17 @@ pub(crate) fn run(
                 .then(rb.calls.cmp(&ra.calls))
                 .then(a.key.caller.cmp(&b.key.caller))
         });
-        daily
+        let rows = daily
             .into_iter()
-            .map(|(k, r)| Row::daily(k, r).with_app(&app_names))
-            .collect()
+            .map(|(k, r)| Row::daily(k, r).with_app(&app_names));
+        crate::output::write_rows(args.format, rows, out)?;
     } else {
-        run.sorted_lifetime()
+        let rows = run
+            .sorted_lifetime()
             .into_iter()
-            .map(|(k, r)| Row::lifetime(k, r).with_app(&app_names))
-            .collect()
-    };
-    crate::output::write_rows(args.format, &rows, out)?;
+            .map(|(k, r)| Row::lifetime(k, r).with_app(&app_names));
+        crate::output::write_rows(args.format, rows, out)?;
+    }
 
     writeln!(
         err,
