@@ -475,7 +475,7 @@ async fn write_requests_grow_with_rollup_keys_not_records() -> anyhow::Result<()
 /// requests are counted where they leave the client and reported beside the
 /// distinct rollup keys (README "Performance"). Ignored by default: its
 /// 1,700 requests take moto many minutes. Run it with
-/// `cargo test -p ddb-audit-tests -- --ignored --nocapture requests_per_row`.
+/// `cargo test -p ddb-audit-tests -- --ignored --nocapture one_request_per_row`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "slow against moto; run for the README's requests-per-row figure"]
 async fn a_batch_of_50_callers_on_10_tables_writes_about_one_request_per_row() -> anyhow::Result<()>
