@@ -98,17 +98,23 @@ fmt:
 events:
 	python3 events/generate.py
 
-## bench: the performance figures of README "Performance" (BENCH_STAGES=1 adds the per-stage criterion bench)
+## bench: the performance figures of README "Performance" (BENCH_STAGES=1 adds the per-stage criterion bench,
+## BENCH_BIG=1 the peak memory on one 1 GiB file)
 BENCH_CORPUS := target/bench-corpus
+BENCH_BIG_CORPUS := target/bench-big
 BENCH_STAGES ?=
+BENCH_BIG ?=
 .PHONY: bench
 bench:
 	@test -n "$$(ls $(BENCH_CORPUS)/*.json.gz 2>/dev/null)" || { \
 	  echo "==> generating the benchmark corpus in $(BENCH_CORPUS)"; \
 	  $(PYTHON) benches/gen_corpus.py $(BENCH_CORPUS) --records 100000 --files 4; }
+	@if [ -n "$(BENCH_BIG)" ] && [ -z "$$(ls $(BENCH_BIG_CORPUS)/*.json.gz 2>/dev/null)" ]; then \
+	  echo "==> generating one 1 GiB CloudTrail file in $(BENCH_BIG_CORPUS) (a few minutes)"; \
+	  $(PYTHON) benches/gen_corpus.py $(BENCH_BIG_CORPUS) --records 730000 --files 1 --step 0.1; fi
 	$(CARGO) build --profile bench -p ddb-audit-cli
 	$(CARGO) build --profile bench -p ddb-audit-core --example decode_only
-	$(PYTHON) benches/measure.py $(BENCH_CORPUS) target/release
+	$(PYTHON) benches/measure.py $(BENCH_CORPUS) target/release $(if $(BENCH_BIG),--big $(BENCH_BIG_CORPUS))
 	@if [ -n "$(BENCH_STAGES)" ]; then $(CARGO) bench -p ddb-audit-core; \
 	 else echo "(per-stage figures: make bench BENCH_STAGES=1, or cargo bench -p ddb-audit-core)"; fi
 

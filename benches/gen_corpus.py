@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes a deterministic corpus of realistic CloudTrail files for benchmarks.
 
-Usage: gen_corpus.py OUT_DIR [--records N] [--files F] [--seed S]
+Usage: gen_corpus.py OUT_DIR [--records N] [--files F] [--seed S] [--step SECONDS]
 
 About 60% of the records are DynamoDB data events over 40 tables and 300
 callers (roles with per-instance sessions, IAM users, SSO people, AWS
@@ -17,7 +17,9 @@ import os
 import random
 import uuid
 import zlib
+from datetime import datetime, timedelta
 
+START = datetime(2024, 3, 15)
 ACCOUNTS = ["111122223333", "444455556666", "777788889999"]
 REGIONS = ["us-east-1", "eu-west-1"]
 AGENTS = [
@@ -183,6 +185,7 @@ def main():
     ap.add_argument("--records", type=int, default=100_000)
     ap.add_argument("--files", type=int, default=4)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--step", type=float, default=3.0, help="seconds between records' eventTime")
     args = ap.parse_args()
     rng = random.Random(args.seed)
     callers = make_callers(rng)
@@ -194,18 +197,22 @@ def main():
     per_file = args.records // args.files
     total_json = 0
     for f in range(args.files):
-        records = []
-        for i in range(per_file if f < args.files - 1 else args.records - per_file * f):
-            secs = (f * per_file + i) * 3
-            when = f"2024-03-{15 + secs // 86400:02d}T{secs % 86400 // 3600:02d}:{secs % 3600 // 60:02d}:{secs % 60:02d}Z"
-            records.append(record(rng, callers, tables, when))
-        body = json.dumps({"Records": records}, separators=(",", ":")).encode()
-        total_json += len(body)
         name = f"111122223333_CloudTrail_us-east-1_20240315T{f:04d}Z_bench{f:02d}.json.gz"
-        with open(os.path.join(args.out, name), "wb") as out:
-            out.write(gzip.compress(body, compresslevel=6, mtime=0))
+        # Written record by record, so a file of any size takes little memory.
+        with open(os.path.join(args.out, name), "wb") as raw, \
+                gzip.GzipFile(filename="", mode="wb", compresslevel=6, fileobj=raw, mtime=0) as out:
+            out.write(b'{"Records":[')
+            total_json += len('{"Records":[]}')
+            for i in range(per_file if f < args.files - 1 else args.records - per_file * f):
+                when = (START + timedelta(seconds=int((f * per_file + i) * args.step))).strftime("%Y-%m-%dT%H:%M:%SZ")
+                text = json.dumps(record(rng, callers, tables, when), separators=(",", ":")).encode()
+                if i:
+                    out.write(b",")
+                    total_json += 1
+                out.write(text)
+                total_json += len(text)
+            out.write(b"]}")
     print(f"{args.records} records, {total_json} bytes of JSON ({total_json / args.records:.0f} B/record) in {args.files} files under {args.out}")
-
 
 if __name__ == "__main__":
     main()

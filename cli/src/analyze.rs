@@ -1,12 +1,15 @@
 //! `ddb-audit analyze`: local CloudTrail files in, rollup rows out.
 
-use std::io::Write;
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 
 use anyhow::Context as _;
 use ddb_audit_core::attribute::Rules;
 use ddb_audit_core::caller::HumanRoles;
-use ddb_audit_core::input::{InputReader, Limits};
+use ddb_audit_core::input::{InputReader, Limits, ReadInput};
 use ddb_audit_core::rollup::Batch;
 use ddb_audit_core::row::Row;
 use ddb_audit_core::Error;
@@ -31,7 +34,6 @@ pub(crate) fn run(
         ..Limits::default()
     };
     let app_names = crate::output::app_names(args.app_names.as_deref())?;
-    let mut reader = InputReader::new(rules, limits);
     let mut run = Batch::default();
     let mut failed = 0usize;
     let mut read = 0usize;
@@ -45,30 +47,82 @@ pub(crate) fn run(
         }
     }
 
-    for path in &inputs {
-        let origin = path.display().to_string();
-        let bytes = match read_capped(path, limits.max_decompressed) {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                writeln!(err, "{origin}: cannot read: {e}")?;
-                failed += 1;
-                continue;
+    // Files are read on as many threads as there are processors, each into
+    // its own batch, and settled here in the order they were given: merged,
+    // or named on stderr. An eventID counts once per run: a file that shares
+    // eventIDs with an earlier one is read again leaving those out.
+    let reader = |rules| {
+        let reader = InputReader::new(rules, limits);
+        if args.by_day {
+            reader
+        } else {
+            reader.lifetime_only()
+        }
+    };
+    let mut counted = reader(rules.clone());
+    let alone = reader(rules);
+    let mut settle = |path: &Path, result: Result<ReadInput, FileError>| -> std::io::Result<()> {
+        let result = match result {
+            Ok(input) if counted.seen().overlaps(&input.event_ids) => {
+                read_file(&counted, path, limits)
             }
+            other => other,
         };
-        match reader.read(&origin, &bytes) {
-            Ok((_kind, batch)) => {
+        let origin = path.display();
+        match result {
+            Ok(input) => {
                 read += 1;
-                run.merge(batch);
+                counted.remember(input.event_ids);
+                run.merge(input.batch);
             }
-            Err(Error::Empty) => {
+            Err(FileError::Input(Error::Empty)) => {
                 writeln!(err, "{origin}: skipped: empty file")?;
                 empty += 1;
             }
-            Err(e) => {
+            Err(FileError::Input(e)) => {
                 writeln!(err, "{origin}: cannot read: {e} ({})", e.reason())?;
                 failed += 1;
             }
+            Err(FileError::File(e)) => {
+                writeln!(err, "{origin}: cannot read: {e}")?;
+                failed += 1;
+            }
         }
+        Ok(())
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(inputs.len());
+    if threads <= 1 {
+        for path in &inputs {
+            settle(path, read_file(&alone, path, limits))?;
+        }
+    } else {
+        let next = AtomicUsize::new(0);
+        std::thread::scope(|scope| -> std::io::Result<()> {
+            let (tx, rx) = mpsc::channel();
+            for _ in 0..threads {
+                let (tx, next, inputs, alone) = (tx.clone(), &next, &inputs, &alone);
+                scope.spawn(move || loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(path) = inputs.get(i) else { break };
+                    if tx.send((i, read_file(alone, path, limits))).is_err() {
+                        break;
+                    }
+                });
+            }
+            drop(tx);
+            let mut waiting = BTreeMap::new();
+            let mut due = 0;
+            for (i, result) in rx {
+                waiting.insert(i, result);
+                while let Some(result) = waiting.remove(&due) {
+                    settle(&inputs[due], result)?;
+                    due += 1;
+                }
+            }
+            Ok(())
+        })?;
     }
 
     for problem in run.problems.iter().take(MAX_PRINTED_PROBLEMS) {
@@ -80,7 +134,9 @@ pub(crate) fn run(
         writeln!(err, "warning: {unprinted} more malformed records not shown")?;
     }
 
-    let rows: Vec<Row> = if args.by_day {
+    // Rows are made one at a time as they are written: a run's rows held
+    // whole would cost as much memory again as its rollups.
+    if args.by_day {
         let mut daily: Vec<_> = run.daily.iter().collect();
         daily.sort_by(|(a, ra), (b, rb)| {
             (&a.key.account, &a.key.region, &a.key.table, a.day)
@@ -88,17 +144,17 @@ pub(crate) fn run(
                 .then(rb.calls.cmp(&ra.calls))
                 .then(a.key.caller.cmp(&b.key.caller))
         });
-        daily
+        let rows = daily
             .into_iter()
-            .map(|(k, r)| Row::daily(k, r).with_app(&app_names))
-            .collect()
+            .map(|(k, r)| Row::daily(k, r).with_app(&app_names));
+        crate::output::write_rows(args.format, rows, out)?;
     } else {
-        run.sorted_lifetime()
+        let rows = run
+            .sorted_lifetime()
             .into_iter()
-            .map(|(k, r)| Row::lifetime(k, r).with_app(&app_names))
-            .collect()
-    };
-    crate::output::write_rows(args.format, &rows, out)?;
+            .map(|(k, r)| Row::lifetime(k, r).with_app(&app_names));
+        crate::output::write_rows(args.format, rows, out)?;
+    }
 
     writeln!(
         err,
@@ -144,13 +200,39 @@ fn is_trail_file(path: &Path) -> bool {
     name.ends_with(".json") || name.ends_with(".json.gz") || name.ends_with(".gz")
 }
 
-/// Reads a file, refusing one larger than the cap before reading it: a
-/// compressed file is never larger than what it decompresses to, give or
-/// take gzip's few bytes of framing.
-fn read_capped(path: &Path, cap: u64) -> anyhow::Result<Vec<u8>> {
-    let len = std::fs::metadata(path)?.len();
+/// Why a file was not read.
+enum FileError {
+    /// The file itself: missing, unreadable, larger than the cap.
+    File(String),
+    /// Its content.
+    Input(Error),
+}
+
+/// Reads a file as a stream of pieces, refusing one larger than the cap
+/// before reading it: a compressed file is never larger than what it
+/// decompresses to, give or take gzip's few bytes of framing.
+fn read_file(reader: &InputReader, path: &Path, limits: Limits) -> Result<ReadInput, FileError> {
+    let cap = limits.max_decompressed;
+    let len = std::fs::metadata(path)
+        .map_err(|e| FileError::File(e.to_string()))?
+        .len();
     if len > cap.saturating_add(1024) {
-        anyhow::bail!("{len} bytes, larger than the decompression cap of {cap} bytes");
+        return Err(FileError::File(format!(
+            "{len} bytes, larger than the decompression cap of {cap} bytes"
+        )));
     }
-    Ok(std::fs::read(path)?)
+    let mut file = std::fs::File::open(path).map_err(|e| FileError::File(e.to_string()))?;
+    let origin = path.display().to_string();
+    let mut stream = reader.start(&origin);
+    let mut piece = vec![0u8; 128 * 1024];
+    loop {
+        let n = match file.read(&mut piece) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(FileError::File(e.to_string())),
+        };
+        stream.push(&piece[..n]).map_err(FileError::Input)?;
+    }
+    stream.finish().map_err(FileError::Input)
 }

@@ -19,16 +19,30 @@ pub enum Format {
     Csv,
 }
 
-pub(crate) fn write_rows(format: Format, rows: &[Row], out: &mut dyn Write) -> anyhow::Result<()> {
+/// Writes rows as they come: JSON Lines and CSV hold one row at a time, the
+/// table for people all of them.
+pub(crate) fn write_rows(
+    format: Format,
+    rows: impl Iterator<Item = Row>,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    // Standard output flushes at every line otherwise: one write per row.
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
+    let out: &mut dyn Write = &mut out;
     match format {
         Format::Json => {
+            // Each line is written whole into a reused buffer: serde_json
+            // writes a row in dozens of small pieces.
+            let mut line = Vec::with_capacity(1024);
             for row in rows {
-                serde_json::to_writer(&mut *out, row)?;
-                out.write_all(b"\n")?;
+                line.clear();
+                serde_json::to_writer(&mut line, &row)?;
+                line.push(b'\n');
+                out.write_all(&line)?;
             }
         }
         Format::Csv => write_csv(rows, out)?,
-        Format::Table => write_table(rows, out)?,
+        Format::Table => write_table(&rows.collect::<Vec<_>>(), out)?,
     }
     out.flush()?;
     Ok(())
@@ -100,11 +114,11 @@ pub(crate) fn csv_fields(r: &Row) -> Vec<String> {
     ]
 }
 
-fn write_csv(rows: &[Row], out: &mut dyn Write) -> anyhow::Result<()> {
+fn write_csv(rows: impl Iterator<Item = Row>, out: &mut dyn Write) -> anyhow::Result<()> {
     let mut w = csv::Writer::from_writer(out);
     w.write_record(CSV_HEADER)?;
     for r in rows {
-        w.write_record(csv_fields(r))?;
+        w.write_record(csv_fields(&r))?;
     }
     w.flush()?;
     Ok(())

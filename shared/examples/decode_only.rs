@@ -1,18 +1,48 @@
 //! Decompresses each file named on the command line through the core's one
-//! gzip door, [`decode::decode`], and does nothing else: the floor under
-//! `ddb-audit analyze` on the same files, with the same backend and cap.
+//! gzip door, [`StreamDecoder`], and does nothing else: the floor under
+//! `ddb-audit analyze` on the same files, with the same backend and piece
+//! sizes (128 KiB pieces of the file in; the decoded bytes are
+//! counted and dropped, as `analyze` drops them once split).
 //!
 //! `make bench` runs it under `/usr/bin/time` next to `analyze`, so the two
-//! CPU times compare as "everything" against "decompression alone". Like
-//! `analyze`, it reads a whole file before decoding it.
+//! CPU times compare as "everything" against "decompression alone".
 //!
 //! ```sh
 //! cargo run --profile bench -p ddb-audit-core --example decode_only -- target/bench-corpus/*.gz
 //! ```
 
+use std::io::Read;
 use std::process::ExitCode;
 
-use ddb_audit_core::decode::{self, DEFAULT_MAX_DECOMPRESSED};
+use ddb_audit_core::decode::{Sink, StreamDecoder};
+use ddb_audit_core::Error;
+
+/// Counts the decoded bytes and keeps none.
+#[derive(Debug, Default)]
+struct Count(u64);
+
+impl Sink for Count {
+    fn write_decoded(&mut self, decoded: &[u8]) -> Result<(), Error> {
+        self.0 += decoded.len() as u64;
+        Ok(())
+    }
+}
+
+fn decode_file(path: &str, piece: &mut [u8]) -> Result<(u64, u64), String> {
+    let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut decoder = StreamDecoder::with_sink(Count::default(), u64::MAX);
+    let mut compressed = 0u64;
+    loop {
+        let n = file.read(piece).map_err(|e| e.to_string())?;
+        if n == 0 {
+            break;
+        }
+        compressed += n as u64;
+        decoder.push(&piece[..n]).map_err(|e| e.to_string())?;
+    }
+    let count = decoder.finish().map_err(|e| e.to_string())?;
+    Ok((compressed, count.0))
+}
 
 fn main() -> ExitCode {
     let paths: Vec<String> = std::env::args().skip(1).collect();
@@ -21,18 +51,12 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let (mut compressed, mut decompressed) = (0u64, 0u64);
+    let mut piece = vec![0u8; 128 * 1024];
     for path in &paths {
-        let bytes = match std::fs::read(path) {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                eprintln!("{path}: cannot read: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
-        match decode::decode(&bytes, DEFAULT_MAX_DECOMPRESSED) {
-            Ok(json) => {
-                compressed += bytes.len() as u64;
-                decompressed += json.len() as u64;
+        match decode_file(path, &mut piece) {
+            Ok((c, d)) => {
+                compressed += c;
+                decompressed += d;
             }
             Err(e) => {
                 eprintln!("{path}: cannot decode: {e}");

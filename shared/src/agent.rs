@@ -4,9 +4,64 @@
 //! never kept: it is long, varies per host and can carry host details.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
+
+use hashbrown::{HashMap, HashSet};
+
+/// How many user agents each thread remembers the family of.
+const MAX_KNOWN: usize = 1024;
+/// Longer user agents are reduced afresh each time.
+const MAX_KNOWN_LEN: usize = 512;
+
+/// The families already worked out, per thread: a trail repeats a few
+/// hundred user agents millions of times, and working one out is the
+/// costliest step of attributing a call. The families themselves are kept
+/// for the life of the process, at most [`MAX_KNOWN`] per thread, which is
+/// what lets a call borrow its family instead of allocating it.
+#[derive(Default)]
+struct Known {
+    by_agent: HashMap<Box<str>, &'static str>,
+    families: HashSet<&'static str>,
+}
+
+thread_local! {
+    static KNOWN: RefCell<Known> = RefCell::new(Known::default());
+}
 
 /// Reduces a `userAgent` to its family.
 pub fn family(user_agent: Option<&str>) -> Cow<'static, str> {
+    let Some(ua) = user_agent.filter(|ua| ua.len() <= MAX_KNOWN_LEN) else {
+        return family_of(user_agent);
+    };
+    KNOWN.with(|known| {
+        let Ok(mut known) = known.try_borrow_mut() else {
+            return family_of(user_agent);
+        };
+        if let Some(&family) = known.by_agent.get(ua) {
+            return Cow::Borrowed(family);
+        }
+        let family = family_of(user_agent);
+        if known.by_agent.len() >= MAX_KNOWN {
+            return family;
+        }
+        let kept: &'static str = match family {
+            Cow::Borrowed(f) => f,
+            Cow::Owned(f) => match known.families.get(f.as_str()) {
+                Some(&f) => f,
+                None => {
+                    let f: &'static str = Box::leak(f.into_boxed_str());
+                    known.families.insert(f);
+                    f
+                }
+            },
+        };
+        known.by_agent.insert(ua.into(), kept);
+        Cow::Borrowed(kept)
+    })
+}
+
+/// [`family`], worked out.
+fn family_of(user_agent: Option<&str>) -> Cow<'static, str> {
     let Some(ua) = user_agent.map(str::trim).filter(|ua| !ua.is_empty()) else {
         return Cow::Borrowed("unknown");
     };
@@ -90,5 +145,12 @@ mod tests {
             assert_eq!(family(Some(ua)), want, "{ua}");
         }
         assert_eq!(family(None), "unknown");
+        // Asked again, the same answers, borrowed.
+        for (ua, want) in cases {
+            assert!(
+                matches!(family(Some(ua)), Cow::Borrowed(f) if f == want),
+                "{ua}"
+            );
+        }
     }
 }

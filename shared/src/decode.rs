@@ -68,62 +68,117 @@ pub fn decode_reader<R: Read>(mut reader: R, max_bytes: u64) -> Result<Vec<u8>, 
     Ok(out)
 }
 
+/// Where a [`StreamDecoder`] puts the bytes it decodes, as they come.
+///
+/// A sink may refuse what it is given (a CloudTrail file whose JSON is cut
+/// short, say): decoding then stops and the sink's error is the decoder's.
+pub trait Sink {
+    /// Takes the next decoded bytes.
+    fn write_decoded(&mut self, decoded: &[u8]) -> Result<(), Error>;
+}
+
+/// Collects everything: the whole decoded input in memory (up to the cap).
+impl Sink for Vec<u8> {
+    fn write_decoded(&mut self, decoded: &[u8]) -> Result<(), Error> {
+        self.extend_from_slice(decoded);
+        Ok(())
+    }
+}
+
 /// Decodes a body that arrives in chunks (an S3 object streamed from
-/// `GetObject`) without ever holding more than the cap: push each chunk as
-/// it arrives, then [`StreamDecoder::finish`].
+/// `GetObject`, a file read piece by piece) without ever decoding more than
+/// the cap: push each chunk as it arrives, then [`StreamDecoder::finish`].
+/// The decoded bytes go to a [`Sink`] as they are produced; with the default
+/// sink, a `Vec`, they are collected whole.
 ///
 /// Gzip is detected from the first two bytes, as everywhere else.
 #[derive(Debug)]
-pub struct StreamDecoder {
-    max_bytes: u64,
+pub struct StreamDecoder<S: Sink = Vec<u8>> {
     head: Vec<u8>,
-    state: StreamState,
+    state: StreamState<S>,
 }
 
 #[derive(Debug)]
-enum StreamState {
+enum StreamState<S: Sink> {
     /// Fewer than two bytes seen: not yet known whether it is gzip.
-    Sniffing,
-    Gzip(Box<flate2::write::MultiGzDecoder<CappedSink>>),
-    Plain(CappedSink),
+    Sniffing(Capped<S>),
+    Gzip(Box<flate2::write::MultiGzDecoder<Capped<S>>>),
+    Plain(Capped<S>),
+    /// Only while moving between states.
+    Taken,
 }
 
-/// A `Vec` that refuses to grow past the cap.
+/// A sink that refuses to take more than the cap, and keeps the sink's own
+/// error so that it survives the trip through `std::io::Write`.
 #[derive(Debug)]
-struct CappedSink {
-    out: Vec<u8>,
+struct Capped<S> {
+    sink: S,
+    written: u64,
     max_bytes: u64,
-    over: bool,
+    error: Option<Error>,
 }
 
-impl std::io::Write for CappedSink {
+impl<S: Sink> std::io::Write for Capped<S> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if self.out.len() as u64 + buf.len() as u64 > self.max_bytes {
-            self.over = true;
+        if self.error.is_some() {
+            return Err(std::io::Error::other("decoding stopped"));
+        }
+        if self.written + buf.len() as u64 > self.max_bytes {
+            self.error = Some(Error::OverCap {
+                cap: self.max_bytes,
+            });
             return Err(std::io::Error::other("over the decompression cap"));
         }
-        self.out.extend_from_slice(buf);
-        Ok(buf.len())
+        self.written += buf.len() as u64;
+        match self.sink.write_decoded(buf) {
+            Ok(()) => Ok(buf.len()),
+            Err(e) => {
+                self.error = Some(e);
+                Err(std::io::Error::other("the sink refused the bytes"))
+            }
+        }
     }
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
 }
 
-impl StreamDecoder {
-    /// A decoder that fails once the decoded output passes `max_bytes`.
+impl StreamDecoder<Vec<u8>> {
+    /// A decoder that collects the decoded bytes and fails once they pass
+    /// `max_bytes`.
     pub fn new(max_bytes: u64) -> Self {
+        Self::with_sink(Vec::new(), max_bytes)
+    }
+}
+
+impl<S: Sink> StreamDecoder<S> {
+    /// A decoder that hands the decoded bytes to `sink` and fails once they
+    /// pass `max_bytes`.
+    pub fn with_sink(sink: S, max_bytes: u64) -> Self {
         StreamDecoder {
-            max_bytes,
             head: Vec::with_capacity(2),
-            state: StreamState::Sniffing,
+            state: StreamState::Sniffing(Capped {
+                sink,
+                written: 0,
+                max_bytes,
+                error: None,
+            }),
+        }
+    }
+
+    /// The sink, for looking at what it has taken so far.
+    pub fn sink(&self) -> Option<&S> {
+        match &self.state {
+            StreamState::Sniffing(c) | StreamState::Plain(c) => Some(&c.sink),
+            StreamState::Gzip(d) => Some(&d.get_ref().sink),
+            StreamState::Taken => None,
         }
     }
 
     /// Feeds the next chunk of the body.
     pub fn push(&mut self, mut chunk: &[u8]) -> Result<(), Error> {
         use std::io::Write;
-        if let StreamState::Sniffing = self.state {
+        if let StreamState::Sniffing(_) = self.state {
             while self.head.len() < 2 {
                 let Some((&b, rest)) = chunk.split_first() else {
                     return Ok(());
@@ -133,79 +188,64 @@ impl StreamDecoder {
             }
             self.start()?;
         }
-        let cap = self.max_bytes;
+        if chunk.is_empty() {
+            return Ok(());
+        }
         let result = match &mut self.state {
-            StreamState::Sniffing => Ok(()),
+            StreamState::Sniffing(_) | StreamState::Taken => Ok(()),
             StreamState::Plain(sink) => sink.write_all(chunk),
             StreamState::Gzip(decoder) => decoder.write_all(chunk),
         };
-        result.map_err(|e| self.error(e, cap))
+        result.map_err(|e| self.error(&e))
     }
 
-    /// Ends the body and returns the decoded bytes.
-    pub fn finish(mut self) -> Result<Vec<u8>, Error> {
-        if let StreamState::Sniffing = self.state {
+    /// Ends the body and returns the sink, which has had every decoded byte.
+    pub fn finish(mut self) -> Result<S, Error> {
+        if let StreamState::Sniffing(_) = self.state {
             self.start()?;
         }
-        let cap = self.max_bytes;
-        match std::mem::replace(&mut self.state, StreamState::Sniffing) {
-            StreamState::Sniffing => Ok(Vec::new()),
-            StreamState::Plain(sink) => Ok(sink.out),
-            StreamState::Gzip(mut decoder) => {
-                if let Err(e) = decoder.try_finish() {
-                    return Err(if decoder.get_ref().over {
-                        Error::OverCap { cap }
-                    } else {
-                        Error::Gzip(gzip_message(&e))
-                    });
-                }
-                decoder
-                    .finish()
-                    .map(|sink| sink.out)
-                    .map_err(|e| Error::Gzip(gzip_message(&e)))
+        if let StreamState::Gzip(decoder) = &mut self.state {
+            if let Err(e) = decoder.try_finish() {
+                return Err(self.error(&e));
             }
+        }
+        match std::mem::replace(&mut self.state, StreamState::Taken) {
+            StreamState::Sniffing(c) | StreamState::Plain(c) => Ok(c.sink),
+            StreamState::Gzip(decoder) => decoder
+                .finish()
+                .map(|c| c.sink)
+                .map_err(|e| Error::Gzip(gzip_message(&e))),
+            StreamState::Taken => Err(Error::Read("the decoder was already finished".into())),
         }
     }
 
     fn start(&mut self) -> Result<(), Error> {
         use std::io::Write;
-        let mut sink = CappedSink {
-            out: Vec::new(),
-            max_bytes: self.max_bytes,
-            over: false,
+        let StreamState::Sniffing(mut sink) =
+            std::mem::replace(&mut self.state, StreamState::Taken)
+        else {
+            return Ok(());
         };
         let head = std::mem::take(&mut self.head);
         if head.as_slice() == GZIP_MAGIC {
             let mut decoder = flate2::write::MultiGzDecoder::new(sink);
-            let cap = self.max_bytes;
-            decoder.write_all(&head).map_err(|e| {
-                if decoder.get_ref().over {
-                    Error::OverCap { cap }
-                } else {
-                    Error::Gzip(gzip_message(&e))
-                }
-            })?;
+            let written = decoder.write_all(&head);
             self.state = StreamState::Gzip(Box::new(decoder));
+            written.map_err(|e| self.error(&e))
         } else {
-            sink.write_all(&head).map_err(|_| Error::OverCap {
-                cap: self.max_bytes,
-            })?;
+            let written = sink.write_all(&head);
             self.state = StreamState::Plain(sink);
+            written.map_err(|e| self.error(&e))
         }
-        Ok(())
     }
 
-    fn error(&self, e: std::io::Error, cap: u64) -> Error {
-        let over = match &self.state {
-            StreamState::Plain(sink) => sink.over,
-            StreamState::Gzip(decoder) => decoder.get_ref().over,
-            StreamState::Sniffing => false,
+    fn error(&mut self, e: &std::io::Error) -> Error {
+        let own = match &mut self.state {
+            StreamState::Sniffing(c) | StreamState::Plain(c) => c.error.clone(),
+            StreamState::Gzip(decoder) => decoder.get_mut().error.clone(),
+            StreamState::Taken => None,
         };
-        if over {
-            Error::OverCap { cap }
-        } else {
-            Error::Gzip(gzip_message(&e))
-        }
+        own.unwrap_or_else(|| Error::Gzip(gzip_message(e)))
     }
 }
 

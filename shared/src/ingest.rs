@@ -12,7 +12,6 @@ use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse};
 use aws_sdk_s3::operation::get_object::GetObjectError;
 
 use crate::config::Config;
-use crate::decode::StreamDecoder;
 use crate::input::{InputKind, InputReader, LogsBatch};
 use crate::metrics::Invocation;
 use crate::notification::{self, Disposition, ObjectRef};
@@ -289,31 +288,32 @@ pub async fn ingest_object(
         }
     };
     inv.inputs += 1;
+    // The body is decoded and split into records as it arrives: memory holds
+    // a record or so of it, never the file.
+    let reader = InputReader::new(deps.config.rules.clone(), deps.config.limits);
+    let mut stream = reader.start(&where_);
     let mut body = response.body;
-    let mut decoder = StreamDecoder::new(deps.config.limits.max_decompressed);
-    let mut decoded = Ok(());
+    let mut pushed = Ok(());
     loop {
         match body.next().await {
             None => break,
             Some(Ok(chunk)) => {
-                if let Err(e) = decoder.push(&chunk) {
-                    decoded = Err(e);
+                if let Err(e) = stream.push(&chunk) {
+                    pushed = Err(e);
                     break;
                 }
             }
             Some(Err(e)) => {
                 return Err(Error::ObjectRead {
-                    object: where_,
+                    object: where_.clone(),
                     message: format!("the body could not be read: {e}"),
                 })
             }
         }
     }
-    let json = decoded.and_then(|()| decoder.finish());
-    let mut reader = InputReader::new(deps.config.rules.clone(), deps.config.limits);
-    let read = json.and_then(|json| reader.read(&where_, &json));
+    let read = pushed.and_then(|()| stream.finish());
     match read {
-        Ok((_kind, batch)) => apply_batch(deps, &source, &batch, inv).await,
+        Ok(input) => apply_batch(deps, &source, &input.batch, inv).await,
         Err(Error::Empty) => {
             inv.objects_skipped += 1;
             Ok(())

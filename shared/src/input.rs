@@ -6,9 +6,14 @@
 //! caller gets an [`Error`] naming why. Inside a readable input every record
 //! stands alone: a bad record is counted and reported, and never takes the
 //! records beside it down.
+//!
+//! A CloudTrail file is read as a stream ([`InputReader::start`]): its bytes
+//! are decoded as they arrive and each record is parsed as soon as it is
+//! complete ([`crate::split`]), so memory holds one record and a little
+//! more, never the file. Its rollups go into the input's own [`Batch`],
+//! which the caller gets only when the whole input has been read.
 
 use std::collections::hash_map::DefaultHasher;
-use std::collections::HashSet;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 
@@ -17,10 +22,11 @@ use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
 use crate::attribute::{attribute, Outcome, Rules};
-use crate::decode;
+use crate::decode::{self, Sink, StreamDecoder};
 use crate::reconcile::{MalformedReason, RecordProblem, SkipReason};
 use crate::record::{RecordView, Text};
 use crate::rollup::Batch;
+use crate::split::{Elements, End, Splitter};
 use crate::Error;
 
 const NOT_AN_INPUT: &str =
@@ -80,12 +86,70 @@ pub struct LogsBatch {
     pub events: u64,
 }
 
+/// The eventIDs counted by an input or a run, as 128-bit digests.
+#[derive(Debug, Clone, Default)]
+pub struct EventIds(hashbrown::HashSet<u128>);
+
+impl EventIds {
+    /// How many.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// True when an eventID is in both.
+    pub fn overlaps(&self, other: &EventIds) -> bool {
+        let (small, large) = if self.len() <= other.len() {
+            (self, other)
+        } else {
+            (other, self)
+        };
+        small.0.iter().any(|id| large.0.contains(id))
+    }
+
+    /// Adds the other's ids.
+    pub fn extend(&mut self, other: EventIds) {
+        if self.0.is_empty() {
+            *self = other;
+        } else {
+            self.0.extend(other.0);
+        }
+    }
+
+    fn contains(&self, id: u128) -> bool {
+        self.0.contains(&id)
+    }
+
+    fn insert(&mut self, id: u128) -> bool {
+        self.0.insert(id)
+    }
+}
+
+/// One input, read: what it was, its rollups and counters, and the eventIDs
+/// it counted (for counting each eventID once across inputs).
+#[derive(Debug)]
+pub struct ReadInput {
+    /// What the input turned out to be.
+    pub kind: InputKind,
+    /// Its rollups, counters and record problems.
+    pub batch: Batch,
+    /// The eventIDs of the calls it counted.
+    pub event_ids: EventIds,
+    /// The most decoded bytes held at once while reading it.
+    pub peak_buffer: usize,
+}
+
 /// Reads inputs, counting each `eventID` once across everything it has read.
 #[derive(Debug, Default)]
 pub struct InputReader {
     rules: Rules,
     limits: Limits,
-    seen: HashSet<u128>,
+    seen: EventIds,
+    lifetime_only: bool,
 }
 
 impl InputReader {
@@ -94,8 +158,16 @@ impl InputReader {
         InputReader {
             rules,
             limits,
-            seen: HashSet::new(),
+            seen: EventIds::default(),
+            lifetime_only: false,
         }
+    }
+
+    /// A reader whose batches fold lifetime rollups only
+    /// ([`Batch::lifetime_only`]).
+    pub fn lifetime_only(mut self) -> Self {
+        self.lifetime_only = true;
+        self
     }
 
     /// The limits in force.
@@ -107,33 +179,191 @@ impl InputReader {
     /// `s3://bucket/key`, ...). On success the input's rollups and counters
     /// are returned and its eventIDs are remembered; on error nothing is.
     pub fn read(&mut self, origin: &str, bytes: &[u8]) -> Result<(InputKind, Batch), Error> {
+        let input = self.read_alone(origin, bytes)?;
+        self.remember(input.event_ids);
+        Ok((input.kind, input.batch))
+    }
+
+    /// Reads one input held in memory, leaving out the eventIDs already
+    /// remembered but without remembering its own: see [`InputReader::remember`].
+    pub fn read_alone(&self, origin: &str, bytes: &[u8]) -> Result<ReadInput, Error> {
         if bytes.is_empty() {
             return Err(Error::Empty);
         }
-        let json = decode::decode(bytes, self.limits.max_decompressed)?;
-        let mut ctx = Ctx {
+        if decode::is_gzip(bytes) {
+            let mut stream = self.start(origin);
+            stream.push(bytes)?;
+            return stream.finish();
+        }
+        if bytes.len() as u64 > self.limits.max_decompressed {
+            return Err(Error::OverCap {
+                cap: self.limits.max_decompressed,
+            });
+        }
+        // Plain JSON in memory: split it where it lies.
+        let mut ctx = self.ctx(origin);
+        let mut splitter = Splitter::new(self.limits.max_record_bytes);
+        let (text, whole) = utf8_prefix(bytes);
+        let used = splitter.split(text, whole, &mut ctx)?;
+        if !whole {
+            not_utf8(&splitter, used)?;
+        }
+        let end = splitter.finish(&bytes[used..])?;
+        ctx.end(end, bytes, &bytes[used..], 0)
+    }
+
+    /// Starts reading an input that arrives in pieces (a file, an S3 body),
+    /// plain or gzip: [`InputStream::push`] each piece, then
+    /// [`InputStream::finish`]. Like [`InputReader::read_alone`], it leaves
+    /// out the eventIDs already remembered and remembers none.
+    pub fn start<'r>(&'r self, origin: &'r str) -> InputStream<'r> {
+        self.start_chunked(origin, CHUNK)
+    }
+
+    fn start_chunked<'r>(&'r self, origin: &'r str, chunk: usize) -> InputStream<'r> {
+        let records = Records {
+            ctx: self.ctx(origin),
+            splitter: Splitter::new(self.limits.max_record_bytes),
+            buf: Vec::new(),
+            start: 0,
+            chunk,
+            want: chunk,
+            peak: 0,
+        };
+        InputStream {
+            decoder: StreamDecoder::with_sink(records, self.limits.max_decompressed),
+            pushed: 0,
+        }
+    }
+
+    /// Remembers the eventIDs of an input read with [`InputReader::read_alone`]
+    /// or [`InputReader::start`], so that later inputs do not count them again.
+    pub fn remember(&mut self, ids: EventIds) {
+        self.seen.extend(ids);
+    }
+
+    /// The eventIDs remembered so far.
+    pub fn seen(&self) -> &EventIds {
+        &self.seen
+    }
+
+    fn ctx<'r>(&'r self, origin: &'r str) -> Ctx<'r> {
+        Ctx {
             rules: &self.rules,
             limits: self.limits,
             global_seen: &self.seen,
-            local_seen: HashSet::new(),
-            batch: Batch::default(),
+            local_seen: EventIds::default(),
+            batch: if self.lifetime_only {
+                Batch::lifetime_only()
+            } else {
+                Batch::default()
+            },
             origin,
             at: "",
-        };
-        let kind = ctx.read_document(&json, true)?;
-        let Ctx {
-            local_seen, batch, ..
-        } = ctx;
-        self.seen.extend(local_seen);
-        Ok((kind, batch))
+        }
     }
 }
 
+/// Decoded bytes are split once this many have arrived since the last split:
+/// big enough that the one partial record parsed again after each split
+/// costs little, small enough to stay in the processor's cache.
+const CHUNK: usize = 256 * 1024;
+
+/// An input being read piece by piece: see [`InputReader::start`].
+#[derive(Debug)]
+pub struct InputStream<'r> {
+    decoder: StreamDecoder<Records<'r>>,
+    pushed: u64,
+}
+
+impl InputStream<'_> {
+    /// Feeds the next piece of the input, as stored (gzip or plain).
+    pub fn push(&mut self, piece: &[u8]) -> Result<(), Error> {
+        self.pushed += piece.len() as u64;
+        self.decoder.push(piece)
+    }
+
+    /// Ends the input: its rollups and counters, or why it cannot be read.
+    pub fn finish(self) -> Result<ReadInput, Error> {
+        if self.pushed == 0 {
+            return Err(Error::Empty);
+        }
+        self.decoder.finish()?.finish()
+    }
+}
+
+/// The sink of an input's decoded bytes: keeps those not consumed yet and
+/// splits them into records as they arrive.
+#[derive(Debug)]
+struct Records<'r> {
+    ctx: Ctx<'r>,
+    splitter: Splitter,
+    /// Decoded bytes; those before `start` are consumed.
+    buf: Vec<u8>,
+    start: usize,
+    /// Split once this many more bytes have arrived ([`CHUNK`]).
+    chunk: usize,
+    /// Split again once this many bytes are waiting.
+    want: usize,
+    peak: usize,
+}
+
+impl Sink for Records<'_> {
+    fn write_decoded(&mut self, decoded: &[u8]) -> Result<(), Error> {
+        self.buf.extend_from_slice(decoded);
+        self.peak = self.peak.max(self.buf.len());
+        if self.buf.len() - self.start >= self.want {
+            self.split(false)?;
+        }
+        Ok(())
+    }
+}
+
+impl Records<'_> {
+    fn split(&mut self, eof: bool) -> Result<(), Error> {
+        if self.splitter.is_whole() {
+            return Ok(());
+        }
+        // Checked as UTF-8 once here, so the parser need not check each string.
+        let (text, whole) = utf8_prefix(&self.buf[self.start..]);
+        let used = self.splitter.split(text, eof && whole, &mut self.ctx)?;
+        if !whole && (eof || text.len() + 4 <= self.buf.len() - self.start) {
+            // Not a character cut by the end of the bytes at hand.
+            not_utf8(&self.splitter, used)?;
+        }
+        self.start += used;
+        if self.splitter.is_whole() {
+            // Not a file to split: it is read whole at the end, within the cap.
+            self.want = usize::MAX;
+            return Ok(());
+        }
+        let waiting = self.buf.len() - self.start;
+        if self.splitter.tail_too_long(waiting) {
+            return Err(Error::shape(format!(
+                "more than {} bytes follow the `Records` array",
+                crate::split::MAX_TAIL_BYTES
+            )));
+        }
+        self.buf.drain(..self.start);
+        self.start = 0;
+        self.want = waiting + self.chunk;
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<ReadInput, Error> {
+        self.split(true)?;
+        let rest = &self.buf[self.start..];
+        let end = self.splitter.finish(rest)?;
+        self.ctx.end(end, &self.buf, rest, self.peak)
+    }
+}
+
+#[derive(Debug)]
 struct Ctx<'r> {
     rules: &'r Rules,
     limits: Limits,
-    global_seen: &'r HashSet<u128>,
-    local_seen: HashSet<u128>,
+    global_seen: &'r EventIds,
+    local_seen: EventIds,
     batch: Batch,
     origin: &'r str,
     /// The top-level field being read, for error messages.
@@ -141,6 +371,33 @@ struct Ctx<'r> {
 }
 
 impl Ctx<'_> {
+    /// Ends a document that was split (or found not to be): `whole` is all
+    /// of it when it was not split, `rest` what followed the `Records` array.
+    fn end(
+        mut self,
+        end: End,
+        whole: &[u8],
+        rest: &[u8],
+        peak_buffer: usize,
+    ) -> Result<ReadInput, Error> {
+        let kind = match end {
+            End::Done => InputKind::CloudTrailFile,
+            End::Whole => self.read_document(whole, true)?,
+            End::Tail => {
+                // The other members, read as they were before `Records` was streamed.
+                let mut doc = b"{\"Records\":[]".to_vec();
+                doc.extend_from_slice(rest);
+                self.read_document(&doc, true)?
+            }
+        };
+        Ok(ReadInput {
+            kind,
+            batch: self.batch,
+            event_ids: self.local_seen,
+            peak_buffer,
+        })
+    }
+
     fn read_document(&mut self, json: &[u8], allow_awslogs: bool) -> Result<InputKind, Error> {
         if first_byte(json) != Some(b'{') {
             return Err(Error::shape(format!(
@@ -257,12 +514,7 @@ impl Ctx<'_> {
     /// Counts one record, whatever its fate.
     fn record(&mut self, origin: &str, index: u64, json: &str) {
         if json.len() > self.limits.max_record_bytes {
-            let detail = format!(
-                "record is {} bytes, over the {}-byte limit",
-                json.len(),
-                self.limits.max_record_bytes
-            );
-            self.malformed(origin, index, None, MalformedReason::Oversize, detail);
+            self.too_big(origin, index, json.len() as u64);
             return;
         }
         // serde would fill a struct from an array by position: only objects are records.
@@ -279,7 +531,20 @@ impl Ctx<'_> {
                 return;
             }
         };
-        match attribute(&view, self.rules) {
+        self.view(origin, index, &view);
+    }
+
+    fn too_big(&mut self, origin: &str, index: u64, len: u64) {
+        let detail = format!(
+            "record is {len} bytes, over the {}-byte limit",
+            self.limits.max_record_bytes
+        );
+        self.malformed(origin, index, None, MalformedReason::Oversize, detail);
+    }
+
+    /// Attributes and counts a parsed record.
+    fn view(&mut self, origin: &str, index: u64, view: &RecordView<'_>) {
+        match attribute(view, self.rules) {
             Outcome::Skip(reason) => self.batch.counts.skip(reason),
             Outcome::Malformed(reason, detail) => {
                 let id = view.event_id.as_ref().map(|t| t.as_str().to_owned());
@@ -287,7 +552,7 @@ impl Ctx<'_> {
             }
             Outcome::Call(call) => {
                 let id = event_id_hash(call.event_id);
-                if self.global_seen.contains(&id) || !self.local_seen.insert(id) {
+                if self.global_seen.contains(id) || !self.local_seen.insert(id) {
                     self.batch.counts.skip(SkipReason::DuplicateEvent);
                 } else {
                     self.batch.counts.attributed += 1;
@@ -296,6 +561,104 @@ impl Ctx<'_> {
             }
         }
     }
+}
+
+/// The longest UTF-8 prefix of `bytes`, and whether it is all of them.
+fn utf8_prefix(bytes: &[u8]) -> (&str, bool) {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => (text, true),
+        Err(e) => (
+            std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default(),
+            false,
+        ),
+    }
+}
+
+/// Bytes that are not UTF-8 where the splitter stopped: inside a record
+/// (whose JSON cannot be read), unless the document is read whole anyway.
+fn not_utf8(splitter: &Splitter, at: usize) -> Result<(), Error> {
+    if splitter.is_whole() || splitter.is_after_records() {
+        return Ok(());
+    }
+    Err(Error::shape(format!(
+        "field `Records`: invalid JSON: not UTF-8 within {at} bytes of where reading stopped"
+    )))
+}
+
+impl Elements for Ctx<'_> {
+    fn element(&mut self, index: u64, text: &str, eof: bool) -> Result<Option<usize>, Error> {
+        let origin = self.origin;
+        let bytes = text.as_bytes();
+        if bytes.first() == Some(&b'{') {
+            // The one pass over a good record: parsed straight into the view.
+            let mut stream = serde_json::Deserializer::from_str(text).into_iter::<RecordView<'_>>();
+            match stream.next() {
+                Some(Ok(view)) => {
+                    let len = stream.byte_offset();
+                    self.batch.counts.records_in += 1;
+                    if len > self.limits.max_record_bytes {
+                        self.too_big(origin, index, len as u64);
+                    } else {
+                        self.view(origin, index, &view);
+                    }
+                    return Ok(Some(len));
+                }
+                Some(Err(e)) if e.classify() == serde_json::error::Category::Data => {}
+                Some(Err(e)) => return incomplete(index, bytes, eof, &e),
+                None => return Ok(None),
+            }
+        }
+        // Not an object, or not of the expected shape: measure it, then read
+        // it as a record alone, which says what is wrong with it.
+        let mut stream = serde_json::Deserializer::from_str(text).into_iter::<IgnoredAny>();
+        let len = match stream.next() {
+            Some(Ok(_)) => stream.byte_offset(),
+            Some(Err(e)) => return incomplete(index, bytes, eof, &e),
+            None => return Ok(None),
+        };
+        self.batch.counts.records_in += 1;
+        self.record(origin, index, text.get(..len).unwrap_or_default());
+        Ok(Some(len))
+    }
+
+    fn oversize(&mut self, index: u64, len: u64) {
+        self.batch.counts.records_in += 1;
+        let origin = self.origin;
+        self.too_big(origin, index, len);
+    }
+}
+
+/// A record that did not parse: cut short by the end of the bytes at hand
+/// (`Ok(None)`: wait for more), or invalid JSON, which makes the input
+/// unreadable.
+fn incomplete(
+    index: u64,
+    bytes: &[u8],
+    eof: bool,
+    e: &serde_json::Error,
+) -> Result<Option<usize>, Error> {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Eof if !eof => Ok(None),
+        // A number cut at the end of the bytes reads as an invalid number.
+        Category::Syntax if !eof && error_offset(bytes, e) + 2 >= bytes.len() => Ok(None),
+        _ => Err(Error::from_json(
+            &format!("field `Records`, record {index}"),
+            e,
+        )),
+    }
+}
+
+/// Where in `bytes` a parse error is, from its line and column.
+fn error_offset(bytes: &[u8], e: &serde_json::Error) -> usize {
+    let mut line_start = 0;
+    for _ in 1..e.line() {
+        match bytes[line_start..].iter().position(|&b| b == b'\n') {
+            Some(i) => line_start += i + 1,
+            None => return bytes.len(),
+        }
+    }
+    line_start + e.column()
 }
 
 /// The top-level `eventID` of a record that did not parse as a whole, when
@@ -481,5 +844,150 @@ impl<'de> Visitor<'de> for RecordsSeed<'_, '_> {
             index += 1;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::write::GzEncoder;
+    use std::io::Write;
+
+    fn record(i: usize) -> String {
+        format!(
+            r#"{{"eventVersion":"1.09","userIdentity":{{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/app-{caller}","accountId":"111122223333"}},"eventTime":"2024-03-15T10:{m:02}:{s:02}Z","eventSource":"dynamodb.amazonaws.com","eventName":"GetItem","awsRegion":"us-east-1","sourceIPAddress":"10.0.0.{caller}","userAgent":"aws-sdk-java/2.25.1","requestParameters":{{"tableName":"table-{table}","key":{{"pk":"cust-{i}"}}}},"responseElements":null,"eventID":"{i:08}-0000-4000-8000-000000000000","recipientAccountId":"111122223333"}}"#,
+            caller = i % 7,
+            table = i % 3,
+            m = (i / 60) % 60,
+            s = i % 60,
+        )
+    }
+
+    fn file(records: usize) -> Vec<u8> {
+        let body: Vec<String> = (0..records).map(record).collect();
+        format!("{{\"Records\":[\n{}\n]}}\n", body.join(",\n")).into_bytes()
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut enc = GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(bytes).unwrap();
+        enc.finish().unwrap()
+    }
+
+    fn streamed(reader: &InputReader, bytes: &[u8], piece: usize) -> Result<ReadInput, Error> {
+        let mut stream = reader.start("trail.json.gz");
+        for part in bytes.chunks(piece) {
+            stream.push(part)?;
+        }
+        stream.finish()
+    }
+
+    #[test]
+    fn a_file_read_as_a_stream_holds_a_chunk_not_the_file() {
+        let json = file(30_000);
+        assert!(json.len() > 20 * CHUNK, "{}", json.len());
+        let reader = InputReader::default();
+        let whole = reader.read_alone("trail.json", &json).unwrap();
+        assert_eq!(whole.batch.counts.records_in, 30_000);
+        assert_eq!(whole.batch.counts.attributed, 30_000);
+        for bytes in [gzip(&json), json.clone()] {
+            let input = streamed(&reader, &bytes, 64 * 1024).unwrap();
+            assert_eq!(input.kind, InputKind::CloudTrailFile);
+            assert_eq!(input.batch.counts, whole.batch.counts);
+            assert_eq!(input.batch.lifetime, whole.batch.lifetime);
+            assert_eq!(input.event_ids.len(), 30_000);
+            // A chunk, the partial record before it and one decoder write.
+            assert!(
+                input.peak_buffer <= CHUNK + 2 * 1024 + 64 * 1024,
+                "{} bytes held for a file of {}",
+                input.peak_buffer,
+                json.len()
+            );
+        }
+    }
+
+    #[test]
+    fn an_oversize_record_is_passed_over_without_being_held() {
+        let limits = Limits {
+            max_record_bytes: 4 * 1024,
+            ..Limits::default()
+        };
+        let reader = InputReader::new(Rules::default(), limits);
+        let huge = record(1).replace("cust-1", &"x".repeat(CHUNK * 3));
+        let json = format!("{{\"Records\":[{},{huge},{}]}}", record(0), record(2));
+        let input = streamed(&reader, &gzip(json.as_bytes()), 8 * 1024).unwrap();
+        assert_eq!(input.batch.counts.records_in, 3);
+        assert_eq!(input.batch.counts.attributed, 2);
+        assert_eq!(input.batch.counts.malformed.get("oversize"), Some(&1));
+        assert!(input.batch.problems[0]
+            .detail
+            .contains(&huge.len().to_string()));
+        assert!(input.peak_buffer < 2 * CHUNK, "{}", input.peak_buffer);
+        // In memory, the same outcome.
+        let whole = reader.read_alone("trail.json", json.as_bytes()).unwrap();
+        assert_eq!(whole.batch.counts, input.batch.counts);
+    }
+
+    #[test]
+    fn a_stream_cut_short_gives_nothing() {
+        let json = file(2_000);
+        let cut = &json[..json.len() * 2 / 3];
+        let reader = InputReader::default();
+        let err = streamed(&reader, cut, 4096).unwrap_err();
+        assert!(err.to_string().contains("cut short"), "{err}");
+        let err = streamed(&reader, &gzip(cut), 4096).unwrap_err();
+        assert_eq!(err.reason(), "bad_shape", "{err}");
+        // Invalid JSON well after the first chunk: the input is unreadable.
+        let broken = String::from_utf8(json.clone())
+            .unwrap()
+            .replacen("\"eventName\":\"GetItem\"", "\"eventName\":GetItem", 1_500)
+            .replacen("\"eventName\":GetItem", "\"eventName\":\"GetItem\"", 1_499);
+        let err = streamed(&reader, broken.as_bytes(), 4096).unwrap_err();
+        assert!(err.to_string().contains("invalid JSON"), "{err}");
+    }
+
+    #[test]
+    fn members_after_the_records_are_read_as_before() {
+        let reader = InputReader::default();
+        let json = format!(
+            "{{\"Records\":[{}],\"Records\":[{}]}}",
+            record(0),
+            record(1)
+        );
+        let input = streamed(&reader, json.as_bytes(), 100).unwrap();
+        assert_eq!(input.batch.counts.attributed, 2);
+        let json = format!("{{\"Records\":[{}],\"awslogs\":5}}", record(0));
+        assert_eq!(
+            streamed(&reader, json.as_bytes(), 100)
+                .unwrap_err()
+                .reason(),
+            "bad_shape"
+        );
+    }
+
+    #[test]
+    fn records_cut_at_any_chunk_edge_wait_for_their_end() {
+        let reader = InputReader::default();
+        // A number record is malformed; a number inside a record is nothing
+        // special; neither depends on where the bytes were cut.
+        let with_number = record(1).replace("\"responseElements\":null", "\"n\":-12.5e+3");
+        let json = format!(
+            "{{\"Records\":[{},123456.5e3,{with_number}, {}]}}",
+            record(0),
+            record(2)
+        );
+        for chunk in 1..120 {
+            let mut stream = reader.start_chunked("trail.json", chunk);
+            for part in json.as_bytes().chunks(7) {
+                stream.push(part).unwrap();
+            }
+            let input = stream.finish().unwrap();
+            assert_eq!(input.batch.counts.attributed, 3, "chunk {chunk}");
+            assert_eq!(
+                input.batch.counts.malformed.get("not_json"),
+                Some(&1),
+                "chunk {chunk}"
+            );
+        }
     }
 }

@@ -35,6 +35,7 @@ pub mod reconcile;
 pub mod record;
 pub mod rollup;
 pub mod row;
+mod split;
 #[cfg(feature = "aws")]
 pub mod store;
 pub mod summary;

@@ -297,9 +297,21 @@ pub struct Batch {
     pub problems: Vec<RecordProblem>,
     /// Problems counted but not kept.
     pub problems_dropped: u64,
+    /// Daily rollups are not folded (see [`Batch::lifetime_only`]).
+    skip_daily: bool,
 }
 
 impl Batch {
+    /// A batch that folds lifetime rollups only, for readers that do not
+    /// need the daily ones: a daily rollup per row and day is most of a
+    /// batch's memory when the calls span days.
+    pub fn lifetime_only() -> Self {
+        Batch {
+            skip_daily: true,
+            ..Batch::default()
+        }
+    }
+
     /// Adds one attributed call to every row it touches.
     pub fn fold(&mut self, call: &Call<'_>) {
         let day = call.time.div_euclid(86_400);
@@ -322,6 +334,9 @@ impl Batch {
                     r.add(call, &table_use.indexes, read, write);
                     self.lifetime.insert(key.to_owned_key(), r);
                 }
+            }
+            if self.skip_daily {
+                continue;
             }
             let daily = DailyKeyRef { key, day };
             match self.daily.get_mut(&daily) {

@@ -15,7 +15,7 @@ use ddb_audit_core::row::Row;
 use ddb_audit_core::store::{Backoff, SummaryStore};
 use ddb_audit_tests::faults::Faults;
 use ddb_audit_tests::moto::Moto;
-use ddb_audit_tests::{event_file, gzip, identity, logs_event, trail_file, Record};
+use ddb_audit_tests::{event_file, gzip, identity, logs_event, mixed_file, trail_file, Record};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
@@ -468,6 +468,44 @@ async fn write_requests_grow_with_rollup_keys_not_records() -> anyhow::Result<()
     assert!(seen[2].1 > seen[0].1, "more rows, more requests: {seen:?}");
     let rows = stored(&env).await?;
     assert_eq!(rows.iter().map(|r| r.calls).sum::<u64>(), 40_000);
+    Ok(())
+}
+
+/// Issue 8's batch: 10,000 records from 50 callers on 10 tables. The
+/// requests are counted where they leave the client and reported beside the
+/// distinct rollup keys (README "Performance"). Ignored by default: its
+/// 1,700 requests take moto many minutes. Run it with
+/// `cargo test -p ddb-audit-tests -- --ignored --nocapture one_request_per_row`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "slow against moto; run for the README's requests-per-row figure"]
+async fn a_batch_of_50_callers_on_10_tables_writes_about_one_request_per_row() -> anyhow::Result<()>
+{
+    let env = env(&[]).await?;
+    let file = gzip(&mixed_file(10_000, 50, 10));
+    let key = "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/15/mixed-50x10.json.gz";
+    put_object(&env, key, file.clone()).await?;
+    env.faults.reset_counts();
+    let mut inv = ddb_audit_core::metrics::Invocation::default();
+    ddb_audit_core::ingest::ingest_s3(&env.deps, &s3_event(&[key]), &mut inv).await?;
+    let transactions = env.faults.count("TransactWriteItems");
+    let updates = env.faults.count("UpdateItem");
+    let keys = inv.rollup_keys;
+    println!(
+        "50 callers x 10 tables, 10000 records: {keys} rollup keys (500 lifetime, {} daily), \
+         {} requests = {transactions} TransactWriteItems + {updates} UpdateItem ({:.2} per key) {:?}",
+        keys - 500,
+        transactions + updates,
+        (transactions + updates) as f64 / keys as f64,
+        env.faults.counts()
+    );
+    // 500 lifetime rows and 1,000 daily rows (every pair is seen on both days).
+    assert_eq!(keys, 1_500);
+    // One transaction per 99 rows; per lifetime row, first seen, last seen and
+    // the source sets it has (IPs always, VPC endpoints for a third).
+    assert_eq!(transactions, keys.div_ceil(99));
+    assert_eq!(updates, 500 * 3 + 17 * 10);
+    assert!(transactions + updates <= 3 * keys);
+    assert_eq!(stored(&env).await?, counters(analyze(&[&file])));
     Ok(())
 }
 

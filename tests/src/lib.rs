@@ -380,3 +380,49 @@ pub fn gzip_bomb(output: u64) -> Vec<u8> {
     bomb.extend_from_slice(&((segments * BOMB_SEGMENT) as u32).to_le_bytes());
     bomb
 }
+
+/// A busy CloudTrail file: `records` calls from `callers` applications
+/// (role sessions, eight sessions each) on `tables` tables, over two UTC days,
+/// with a realistic mix of operations, source IPs and VPC endpoints. The same
+/// arguments always give the same records (event ids aside), and every
+/// (table, caller) pair is met, so the batch has `callers * tables` lifetime
+/// rows and twice as many daily rows.
+pub fn mixed_file(records: usize, callers: usize, tables: usize) -> Vec<u8> {
+    let ops = [
+        "GetItem",
+        "Query",
+        "PutItem",
+        "UpdateItem",
+        "GetItem",
+        "Query",
+    ];
+    let all: Vec<Record> = (0..records)
+        .map(|i| {
+            let table = i % tables;
+            let caller = (i / tables) % callers;
+            let secs = (i * 17) % (2 * 86_400);
+            let time = format!(
+                "2024-03-{:02}T{:02}:{:02}:{:02}Z",
+                15 + secs / 86_400,
+                secs % 86_400 / 3_600,
+                secs % 3_600 / 60,
+                secs % 60
+            );
+            let mut record = Record::on(ops[i % ops.len()], &format!("table-{table:02}"))
+                .identity(identity::app_role(
+                    &format!("app-{caller:02}"),
+                    &format!("task-{:04}", i % 8),
+                ))
+                .at(&time)
+                .set(
+                    "sourceIPAddress",
+                    json!(format!("10.0.{}.{}", caller, i % 4)),
+                );
+            if caller % 3 == 0 {
+                record = record.set("vpcEndpointId", json!(format!("vpce-0a1b2c3d{caller:02}")));
+            }
+            record
+        })
+        .collect();
+    trail_file(&all)
+}
