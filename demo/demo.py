@@ -313,6 +313,15 @@ def print_notices(notices, full):
                 print(f"        | {line}")
 
 
+def run_notifier(stream, watch, event_file):
+    """Hands the stream records written since the last call to the notifier,
+    as one Lambda event saved in `event_file`."""
+    records = stream.new_records()
+    event_file.write_text(json.dumps({"Records": records}, indent=1))
+    detail(f"{len(records)} stream records -> {event_file.relative_to(ROOT)}")
+    watch.invoke("notifier", event_file)
+
+
 def run(cli, processes):
     say("Starting moto's server (a local AWS) on 127.0.0.1")
     moto_port = free_port()
@@ -403,22 +412,14 @@ def run(cli, processes):
     watch.invoke("s3-ingest", S3_EVENT)
 
     say("2. The notifier gets the summary table's stream records")
-    first = stream.new_records()
-    stream_file = WORK / "stream-1.json"
-    stream_file.write_text(json.dumps({"Records": first}, indent=1))
-    detail(f"{len(first)} stream records -> {stream_file.relative_to(ROOT)}")
-    watch.invoke("notifier", stream_file)
+    run_notifier(stream, watch, WORK / "stream-1.json")
     print_notices(notices_delivered(sqs, queue_url, endpoint), full=False)
 
     say("3. CloudWatch Logs path: logs-ingest gets a later batch, with a caller never seen before")
     watch.invoke("logs-ingest", LOGS_EVENT)
 
     say("4. The notifier runs on the new stream records: only the first appearances are news")
-    second = stream.new_records()
-    stream_file = WORK / "stream-2.json"
-    stream_file.write_text(json.dumps({"Records": second}, indent=1))
-    detail(f"{len(second)} stream records -> {stream_file.relative_to(ROOT)}")
-    watch.invoke("notifier", stream_file)
+    run_notifier(stream, watch, WORK / "stream-2.json")
     later = notices_delivered(sqs, queue_url, endpoint)
     detail("as the queue received them; the text is what an email subscriber reads:")
     print_notices(later, full=True)

@@ -7,14 +7,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context as _;
-use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use ddb_audit_core::config::{Config, NotifyConfig};
 use ddb_audit_core::ingest::{handle_s3, Deps};
 use ddb_audit_core::notify_handler::{handle_stream, NotifyDeps, StreamEvent, StreamResponse};
 use ddb_audit_core::store::SummaryStore;
 use ddb_audit_tests::faults::Faults;
 use ddb_audit_tests::moto::Moto;
-use ddb_audit_tests::stream::lambda_record;
+use ddb_audit_tests::stream::read_after;
 use ddb_audit_tests::{event_file, identity, trail_file, Record, ACCOUNT, REGION};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{json, Value};
@@ -134,50 +133,9 @@ impl Env {
     /// The stream records written since the last call, shaped as Lambda's
     /// DynamoDB event source hands them to a function.
     async fn stream_records(&mut self) -> anyhow::Result<Vec<Value>> {
-        let shards = self
-            .streams
-            .describe_stream()
-            .stream_arn(&self.stream_arn)
-            .send()
-            .await?
-            .stream_description()
-            .map(|d| d.shards().to_vec())
-            .unwrap_or_default();
-        let mut out = Vec::new();
-        for shard in shards {
-            let mut iterator = self
-                .streams
-                .get_shard_iterator()
-                .stream_arn(&self.stream_arn)
-                .shard_id(shard.shard_id().context("shard id")?)
-                .shard_iterator_type(ShardIteratorType::TrimHorizon)
-                .send()
-                .await?
-                .shard_iterator()
-                .map(str::to_owned);
-            while let Some(it) = iterator {
-                let page = self.streams.get_records().shard_iterator(it).send().await?;
-                if page.records().is_empty() {
-                    break;
-                }
-                for record in page.records() {
-                    let lambda = lambda_record(record, &self.stream_arn)?;
-                    let sequence: u128 = lambda["dynamodb"]["SequenceNumber"]
-                        .as_str()
-                        .context("sequence number")?
-                        .parse()?;
-                    if sequence > self.read_up_to {
-                        out.push((sequence, lambda));
-                    }
-                }
-                iterator = page.next_shard_iterator().map(str::to_owned);
-            }
-        }
-        out.sort_by_key(|(sequence, _)| *sequence);
-        if let Some((last, _)) = out.last() {
-            self.read_up_to = *last;
-        }
-        Ok(out.into_iter().map(|(_, record)| record).collect())
+        let (records, last) = read_after(&self.streams, &self.stream_arn, self.read_up_to).await?;
+        self.read_up_to = last;
+        Ok(records)
     }
 
     fn published(&self) -> anyhow::Result<Vec<Published>> {
