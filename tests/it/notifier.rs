@@ -7,12 +7,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context as _;
-use ddb_audit_core::config::{Config, NotifyConfig};
+use ddb_audit_core::config::NotifyConfig;
 use ddb_audit_core::ingest::{handle_s3, Deps};
 use ddb_audit_core::notify_handler::{handle_stream, NotifyDeps, StreamEvent, StreamResponse};
-use ddb_audit_core::store::SummaryStore;
 use ddb_audit_tests::faults::Faults;
 use ddb_audit_tests::moto::Moto;
+use ddb_audit_tests::stack::{self, Stack};
 use ddb_audit_tests::stream::read_after;
 use ddb_audit_tests::{event_file, identity, trail_file, Record, ACCOUNT, REGION};
 use lambda_runtime::{Context, LambdaEvent};
@@ -39,21 +39,7 @@ struct Env {
 
 async fn env() -> anyhow::Result<Env> {
     let moto = Moto::start()?;
-    let config = Config::from_vars(|name| (name == "SUMMARY_TABLE").then(|| TABLE.to_owned()))?;
-    // moto copies every table for each transaction: keep the queue short.
-    let store = SummaryStore::new(moto.dynamodb(), TABLE, 30, 90).with_concurrency(2);
-    store.create_table().await?;
-    let s3 = moto.s3();
-    s3.create_bucket().bucket(BUCKET).send().await?;
-    let topic = moto
-        .sns()
-        .create_topic()
-        .name("ddb-audit-notices")
-        .send()
-        .await?
-        .topic_arn()
-        .context("no topic ARN")?
-        .to_owned();
+    let Stack { ingest, topic } = stack::deploy(&moto, TABLE, BUCKET, "test").await?;
     let stream_arn = moto
         .dynamodb()
         .describe_table()
@@ -66,12 +52,7 @@ async fn env() -> anyhow::Result<Env> {
         .to_owned();
     let streams = aws_sdk_dynamodbstreams::Client::new(&moto.sdk_config());
     Ok(Env {
-        ingest: Deps {
-            config,
-            store,
-            s3,
-            function: "test",
-        },
+        ingest,
         moto,
         topic,
         streams,

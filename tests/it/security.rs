@@ -11,11 +11,11 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
-use ddb_audit_core::config::{Config, NotifyConfig};
-use ddb_audit_core::ingest::{handle_logs, handle_s3, Deps};
+use ddb_audit_core::config::NotifyConfig;
+use ddb_audit_core::ingest::{handle_logs, handle_s3};
 use ddb_audit_core::notify_handler::{handle_stream, NotifyDeps, StreamEvent};
-use ddb_audit_core::store::SummaryStore;
 use ddb_audit_tests::moto::Moto;
+use ddb_audit_tests::stack::{self, Stack};
 use ddb_audit_tests::{gzip, identity, logs_event, trail_file, Record, ACCOUNT, REGION};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{json, Value};
@@ -247,26 +247,10 @@ async fn no_key_value_literal_or_access_key_id_is_stored_logged_or_published() -
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let moto = Moto::start()?;
-    let config = Config::from_vars(|name| (name == "SUMMARY_TABLE").then(|| TABLE.to_owned()))?;
-    let store = SummaryStore::new(moto.dynamodb(), TABLE, 30, 90).with_concurrency(2);
-    store.create_table().await?;
-    let s3 = moto.s3();
-    s3.create_bucket().bucket(BUCKET).send().await?;
-    let topic = moto
-        .sns()
-        .create_topic()
-        .name("ddb-audit-notices")
-        .send()
-        .await?
-        .topic_arn()
-        .context("no topic ARN")?
-        .to_owned();
-    let deps = Deps {
-        config,
-        store,
-        s3,
-        function: "security-test",
-    };
+    let Stack {
+        ingest: deps,
+        topic,
+    } = stack::deploy(&moto, TABLE, BUCKET, "security-test").await?;
 
     // The inputs, markers in every one. Their text must hold every marker,
     // or the search below proves nothing.

@@ -5,6 +5,7 @@ pub mod alloc;
 pub mod faults;
 pub mod moto;
 pub mod proxy;
+pub mod stack;
 pub mod stream;
 
 use std::path::PathBuf;
