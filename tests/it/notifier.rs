@@ -39,17 +39,11 @@ struct Env {
 
 async fn env() -> anyhow::Result<Env> {
     let moto = Moto::start()?;
-    let Stack { ingest, topic } = stack::deploy(&moto, TABLE, BUCKET, "test").await?;
-    let stream_arn = moto
-        .dynamodb()
-        .describe_table()
-        .table_name(TABLE)
-        .send()
-        .await?
-        .table()
-        .and_then(|t| t.latest_stream_arn())
-        .context("the summary table has no stream")?
-        .to_owned();
+    let Stack {
+        ingest,
+        topic,
+        stream_arn,
+    } = stack::deploy(&moto, TABLE, BUCKET, "test").await?;
     let streams = aws_sdk_dynamodbstreams::Client::new(&moto.sdk_config());
     Ok(Env {
         ingest,

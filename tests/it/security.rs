@@ -10,7 +10,6 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use anyhow::Context as _;
 use ddb_audit_core::config::NotifyConfig;
 use ddb_audit_core::ingest::{handle_logs, handle_s3};
 use ddb_audit_core::notify_handler::{handle_stream, NotifyDeps, StreamEvent};
@@ -250,6 +249,7 @@ async fn no_key_value_literal_or_access_key_id_is_stored_logged_or_published() -
     let Stack {
         ingest: deps,
         topic,
+        stream_arn,
     } = stack::deploy(&moto, TABLE, BUCKET, "security-test").await?;
 
     // The inputs, markers in every one. Their text must hold every marker,
@@ -318,16 +318,6 @@ async fn no_key_value_literal_or_access_key_id_is_stored_logged_or_published() -
     handle_logs(&deps, logs_lambda_event(&bad_logs)?).await?;
 
     // The notifier, fed the table's stream as Lambda would.
-    let stream_arn = moto
-        .dynamodb()
-        .describe_table()
-        .table_name(TABLE)
-        .send()
-        .await?
-        .table()
-        .and_then(|t| t.latest_stream_arn())
-        .context("the summary table has no stream")?
-        .to_owned();
     let streams = aws_sdk_dynamodbstreams::Client::new(&moto.sdk_config());
     let (changes, _) = ddb_audit_tests::stream::read_after(&streams, &stream_arn, 0).await?;
     let notify_config = NotifyConfig::from_vars(|name| match name {

@@ -14,6 +14,8 @@ pub struct Stack {
     pub ingest: Deps,
     /// The notices topic's ARN.
     pub topic: String,
+    /// The summary table's stream, which the notifier reads.
+    pub stream_arn: String,
 }
 
 /// Creates `table` (with its stream), `bucket` and a notices topic on `moto`.
@@ -39,6 +41,16 @@ pub async fn deploy(
         .topic_arn()
         .context("no topic ARN")?
         .to_owned();
+    let stream_arn = moto
+        .dynamodb()
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await?
+        .table()
+        .and_then(|t| t.latest_stream_arn())
+        .context("the summary table has no stream")?
+        .to_owned();
     Ok(Stack {
         ingest: Deps {
             config,
@@ -47,5 +59,6 @@ pub async fn deploy(
             function,
         },
         topic,
+        stream_arn,
     })
 }
