@@ -138,6 +138,24 @@ pub(crate) fn top(map: &BTreeMap<String, u64>, n: usize) -> String {
     parts.join("\n")
 }
 
+/// The counter cells of a row, right-aligned: calls, reads, writes, and
+/// errors with the denied ones on a second line. The same in `analyze`'s
+/// table and the queries'.
+pub(crate) fn count_cells(r: &Row) -> [Cell; 4] {
+    let errors = if r.denied > 0 {
+        format!("{}\n{} denied", r.errors, r.denied)
+    } else {
+        r.errors.to_string()
+    };
+    [
+        r.calls.to_string(),
+        r.reads.to_string(),
+        r.writes.to_string(),
+        errors,
+    ]
+    .map(|n| Cell::new(n).set_alignment(CellAlignment::Right))
+}
+
 /// The table column of a row for people: name, then account and region.
 pub(crate) fn table_cell(r: &Row) -> String {
     match &r.table {
@@ -193,11 +211,6 @@ fn write_table(rows: &[Row], out: &mut dyn Write) -> anyhow::Result<()> {
         if let Some(day) = &r.day {
             cells.push(Cell::new(day));
         }
-        let errors = if r.denied > 0 {
-            format!("{}\n{} denied", r.errors, r.denied)
-        } else {
-            r.errors.to_string()
-        };
         let ops = if r.indexes.is_empty() {
             top(&r.operations, 3)
         } else {
@@ -207,14 +220,7 @@ fn write_table(rows: &[Row], out: &mut dyn Write) -> anyhow::Result<()> {
                 top(&r.indexes, 2).replace('\n', ", ")
             )
         };
-        for n in [
-            r.calls.to_string(),
-            r.reads.to_string(),
-            r.writes.to_string(),
-            errors,
-        ] {
-            cells.push(Cell::new(n).set_alignment(CellAlignment::Right));
-        }
+        cells.extend(count_cells(r));
         cells.push(Cell::new(ops));
         cells.push(Cell::new(format!("{}\n{}", r.first_seen, r.last_seen)));
         cells.push(Cell::new(top(&r.user_agents, 2)));

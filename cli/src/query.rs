@@ -462,20 +462,8 @@ fn write_table(
         let r = line.row;
         let (table_cell, caller_cell) =
             (crate::output::table_cell(r), crate::output::caller_cell(r));
-        let errors = if r.denied > 0 {
-            format!("{}\n{} denied", r.errors, r.denied)
-        } else {
-            r.errors.to_string()
-        };
         let mut cells = vec![Cell::new(table_cell), Cell::new(caller_cell)];
-        for n in [
-            r.calls.to_string(),
-            r.reads.to_string(),
-            r.writes.to_string(),
-            errors,
-        ] {
-            cells.push(Cell::new(n).set_alignment(CellAlignment::Right));
-        }
+        cells.extend(crate::output::count_cells(r));
         cells.push(Cell::new(top(&r.operations, 3)));
         cells.push(Cell::new(format!("{}\n{}", r.first_seen, r.last_seen)));
         cells.push(Cell::new(usd(line.cost.est_cost_usd)).set_alignment(CellAlignment::Right));
