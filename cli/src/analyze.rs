@@ -11,10 +11,10 @@ use ddb_audit_core::attribute::Rules;
 use ddb_audit_core::caller::HumanRoles;
 use ddb_audit_core::input::{InputReader, Limits, ReadInput};
 use ddb_audit_core::rollup::Batch;
-use ddb_audit_core::row::Row;
+use ddb_audit_core::row::RowRef;
 use ddb_audit_core::Error;
 
-use crate::AnalyzeArgs;
+use crate::{AnalyzeArgs, Teardown};
 
 /// How many record problems are printed before the rest are only counted.
 const MAX_PRINTED_PROBLEMS: usize = 50;
@@ -23,6 +23,7 @@ pub(crate) fn run(
     args: &AnalyzeArgs,
     out: &mut dyn Write,
     err: &mut dyn Write,
+    teardown: Teardown,
 ) -> anyhow::Result<i32> {
     let rules = Rules {
         human_roles: HumanRoles::new(&args.human_roles)?,
@@ -135,7 +136,9 @@ pub(crate) fn run(
     }
 
     // Rows are made one at a time as they are written: a run's rows held
-    // whole would cost as much memory again as its rollups.
+    // whole would cost as much memory again as its rollups. JSON Lines are
+    // written straight from the rollups.
+    let json = args.format == crate::output::Format::Json;
     if args.by_day {
         let mut daily: Vec<_> = run.daily.iter().collect();
         daily.sort_by(|(a, ra), (b, rb)| {
@@ -146,14 +149,22 @@ pub(crate) fn run(
         });
         let rows = daily
             .into_iter()
-            .map(|(k, r)| Row::daily(k, r).with_app(&app_names));
-        crate::output::write_rows(args.format, rows, out)?;
+            .map(|(k, r)| RowRef::daily(k, r).with_app(&app_names));
+        if json {
+            crate::output::write_json_lines(rows, out)?;
+        } else {
+            crate::output::write_rows(args.format, rows.map(|r| r.to_row()), out)?;
+        }
     } else {
         let rows = run
             .sorted_lifetime()
             .into_iter()
-            .map(|(k, r)| Row::lifetime(k, r).with_app(&app_names));
-        crate::output::write_rows(args.format, rows, out)?;
+            .map(|(k, r)| RowRef::lifetime(k, r).with_app(&app_names));
+        if json {
+            crate::output::write_json_lines(rows, out)?;
+        } else {
+            crate::output::write_rows(args.format, rows.map(|r| r.to_row()), out)?;
+        }
     }
 
     writeln!(
@@ -161,6 +172,11 @@ pub(crate) fn run(
         "{read} input(s) read, {failed} could not be read, {empty} empty; {}",
         run.counts
     )?;
+    if teardown == Teardown::Exit {
+        // The process exits next: freeing the rollups one by one would only
+        // cost time.
+        std::mem::forget(run);
+    }
     Ok(if failed > 0 { 1 } else { 0 })
 }
 

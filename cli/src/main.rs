@@ -3,6 +3,7 @@
 fn main() {
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();
-    let code = ddb_audit_cli::run(std::env::args_os(), &mut stdout.lock(), &mut stderr.lock());
+    let code =
+        ddb_audit_cli::run_then_exit(std::env::args_os(), &mut stdout.lock(), &mut stderr.lock());
     std::process::exit(code);
 }

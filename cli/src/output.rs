@@ -26,23 +26,35 @@ pub(crate) fn write_rows(
     rows: impl Iterator<Item = Row>,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
+    if format == Format::Json {
+        return write_json_lines(rows, out);
+    }
     // Standard output flushes at every line otherwise: one write per row.
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
-    let out: &mut dyn Write = &mut out;
     match format {
-        Format::Json => {
-            // Each line is written whole into a reused buffer: serde_json
-            // writes a row in dozens of small pieces.
-            let mut line = Vec::with_capacity(1024);
-            for row in rows {
-                line.clear();
-                serde_json::to_writer(&mut line, &row)?;
-                line.push(b'\n');
-                out.write_all(&line)?;
-            }
-        }
-        Format::Csv => write_csv(rows, out)?,
-        Format::Table => write_table(&rows.collect::<Vec<_>>(), out)?,
+        Format::Csv => write_csv(rows, &mut out)?,
+        _ => write_table(&rows.collect::<Vec<_>>(), &mut out)?,
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Writes rows as JSON Lines, one object per line, from any serialisable
+/// row ([`ddb_audit_core::row::RowRef`] writes without copying its rollup).
+pub(crate) fn write_json_lines<R: serde::Serialize>(
+    rows: impl Iterator<Item = R>,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    // Standard output flushes at every line otherwise: one write per row.
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
+    // Each line is written whole into a reused buffer: serde_json writes a
+    // row in dozens of small pieces.
+    let mut line = Vec::with_capacity(1024);
+    for row in rows {
+        line.clear();
+        serde_json::to_writer(&mut line, &row)?;
+        line.push(b'\n');
+        out.write_all(&line)?;
     }
     out.flush()?;
     Ok(())

@@ -40,5 +40,6 @@ mod split;
 pub mod store;
 pub mod summary;
 pub mod table;
+pub mod tally;
 
 pub use error::Error;

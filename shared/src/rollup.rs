@@ -5,7 +5,6 @@
 //! merging them gives the same rollups as folding the whole, which is what
 //! lets inputs be processed in any order or in parallel.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
 
 use hashbrown::{Equivalent, HashMap};
@@ -13,10 +12,14 @@ use hashbrown::{Equivalent, HashMap};
 use crate::attribute::Call;
 use crate::caller::CallerType;
 use crate::reconcile::{Reconciliation, RecordProblem};
+use crate::tally::{Smallest, Tally};
 
 /// How many distinct source IPs, VPC endpoints and services a rollup keeps
 /// (the smallest ones, so that merging stays exact).
 pub const MAX_SOURCES: usize = 8;
+
+/// The source IPs, VPC endpoints or services of a rollup.
+pub type SourceSet = Smallest<MAX_SOURCES>;
 
 /// How many record problems a batch keeps in full; the rest are only counted.
 pub const MAX_PROBLEMS: usize = 100;
@@ -146,13 +149,13 @@ pub struct Rollup {
     /// Calls refused with an `AccessDenied*` error.
     pub denied: u64,
     /// `eventName` → calls.
-    pub operations: BTreeMap<String, u64>,
+    pub operations: Tally,
     /// Index name → calls.
-    pub indexes: BTreeMap<String, u64>,
+    pub indexes: Tally,
     /// User-agent family → calls.
-    pub user_agents: BTreeMap<String, u64>,
+    pub user_agents: Tally,
     /// `errorCode` → calls.
-    pub error_codes: BTreeMap<String, u64>,
+    pub error_codes: Tally,
     /// Earliest `eventTime`, Unix seconds.
     pub first_seen: i64,
     /// Latest `eventTime`, Unix seconds.
@@ -160,11 +163,11 @@ pub struct Rollup {
     /// `eventID` of the earliest call (ties: the smallest id).
     pub first_event_id: String,
     /// Source IP addresses (or service names), the smallest [`MAX_SOURCES`].
-    pub source_ips: BTreeSet<String>,
+    pub source_ips: SourceSet,
     /// VPC endpoint ids, the smallest [`MAX_SOURCES`].
-    pub vpc_endpoints: BTreeSet<String>,
+    pub vpc_endpoints: SourceSet,
     /// `invokedBy` services, the smallest [`MAX_SOURCES`].
-    pub invoked_by: BTreeSet<String>,
+    pub invoked_by: SourceSet,
 }
 
 impl Rollup {
@@ -177,16 +180,16 @@ impl Rollup {
             writes: 0,
             errors: 0,
             denied: 0,
-            operations: BTreeMap::new(),
-            indexes: BTreeMap::new(),
-            user_agents: BTreeMap::new(),
-            error_codes: BTreeMap::new(),
+            operations: Tally::new(),
+            indexes: Tally::new(),
+            user_agents: Tally::new(),
+            error_codes: Tally::new(),
             first_seen: call.time,
             last_seen: call.time,
             first_event_id: call.event_id.to_owned(),
-            source_ips: BTreeSet::new(),
-            vpc_endpoints: BTreeSet::new(),
-            invoked_by: BTreeSet::new(),
+            source_ips: SourceSet::new(),
+            vpc_endpoints: SourceSet::new(),
+            invoked_by: SourceSet::new(),
         }
     }
 
@@ -194,15 +197,15 @@ impl Rollup {
         self.calls += 1;
         self.reads += u64::from(read);
         self.writes += u64::from(write);
-        bump(&mut self.operations, call.operation, 1);
+        self.operations.add(call.operation, 1);
         for index in indexes {
-            bump(&mut self.indexes, index, 1);
+            self.indexes.add(index, 1);
         }
-        bump(&mut self.user_agents, &call.user_agent, 1);
+        self.user_agents.add(&call.user_agent, 1);
         if let Some(code) = call.error_code {
             self.errors += 1;
             self.denied += u64::from(call.denied());
-            bump(&mut self.error_codes, code, 1);
+            self.error_codes.add(code, 1);
         }
         if (call.time, call.event_id) < (self.first_seen, self.first_event_id.as_str()) {
             self.first_event_id = call.event_id.to_owned();
@@ -220,13 +223,13 @@ impl Rollup {
             (&mut self.invoked_by, call.invoked_by),
         ] {
             if let Some(value) = value {
-                keep_smallest(set, value);
+                set.offer(value);
             }
         }
     }
 
     /// Merges another rollup of the same row.
-    pub fn merge(&mut self, other: &Rollup) {
+    pub fn merge(&mut self, other: Rollup) {
         self.caller_type = self.caller_type.min(other.caller_type);
         self.person |= other.person;
         self.calls += other.calls;
@@ -235,52 +238,27 @@ impl Rollup {
         self.errors += other.errors;
         self.denied += other.denied;
         for (mine, theirs) in [
-            (&mut self.operations, &other.operations),
-            (&mut self.indexes, &other.indexes),
-            (&mut self.user_agents, &other.user_agents),
-            (&mut self.error_codes, &other.error_codes),
+            (&mut self.operations, other.operations),
+            (&mut self.indexes, other.indexes),
+            (&mut self.user_agents, other.user_agents),
+            (&mut self.error_codes, other.error_codes),
         ] {
-            for (k, v) in theirs {
-                bump(mine, k, *v);
-            }
+            mine.merge(theirs);
         }
         if (other.first_seen, other.first_event_id.as_str())
             < (self.first_seen, self.first_event_id.as_str())
         {
-            self.first_event_id.clone_from(&other.first_event_id);
+            self.first_event_id = other.first_event_id;
         }
         self.first_seen = self.first_seen.min(other.first_seen);
         self.last_seen = self.last_seen.max(other.last_seen);
         for (mine, theirs) in [
-            (&mut self.source_ips, &other.source_ips),
-            (&mut self.vpc_endpoints, &other.vpc_endpoints),
-            (&mut self.invoked_by, &other.invoked_by),
+            (&mut self.source_ips, other.source_ips),
+            (&mut self.vpc_endpoints, other.vpc_endpoints),
+            (&mut self.invoked_by, other.invoked_by),
         ] {
-            for value in theirs {
-                keep_smallest(mine, value);
-            }
+            mine.merge(theirs);
         }
-    }
-}
-
-fn bump(map: &mut BTreeMap<String, u64>, key: &str, by: u64) {
-    match map.get_mut(key) {
-        Some(n) => *n += by,
-        None => {
-            map.insert(key.to_owned(), by);
-        }
-    }
-}
-
-fn keep_smallest(set: &mut BTreeSet<String>, value: &str) {
-    if set.contains(value) {
-        return;
-    }
-    if set.len() < MAX_SOURCES {
-        set.insert(value.to_owned());
-    } else if set.last().is_some_and(|largest| value < largest.as_str()) {
-        set.pop_last();
-        set.insert(value.to_owned());
     }
 }
 
@@ -366,23 +344,17 @@ impl Batch {
     }
 
     /// Merges another batch into this one.
-    pub fn merge(&mut self, other: Batch) {
-        for (k, v) in other.lifetime {
-            match self.lifetime.get_mut(&k) {
-                Some(r) => r.merge(&v),
-                None => {
-                    self.lifetime.insert(k, v);
-                }
-            }
+    pub fn merge(&mut self, mut other: Batch) {
+        // The larger map takes the smaller one's rows: fewer moves, no rehash
+        // of the larger.
+        if other.lifetime.len() > self.lifetime.len() {
+            std::mem::swap(&mut self.lifetime, &mut other.lifetime);
         }
-        for (k, v) in other.daily {
-            match self.daily.get_mut(&k) {
-                Some(r) => r.merge(&v),
-                None => {
-                    self.daily.insert(k, v);
-                }
-            }
+        if other.daily.len() > self.daily.len() {
+            std::mem::swap(&mut self.daily, &mut other.daily);
         }
+        merge_rows(&mut self.lifetime, other.lifetime);
+        merge_rows(&mut self.daily, other.daily);
         self.counts.merge(&other.counts);
         for p in other.problems {
             self.problem(p);
@@ -400,5 +372,17 @@ impl Batch {
                 .then(ka.caller.cmp(&kb.caller))
         });
         rows
+    }
+}
+
+/// Merges the rows of `from` into `into`, moving them.
+fn merge_rows<K: Eq + Hash>(into: &mut HashMap<K, Rollup>, from: HashMap<K, Rollup>) {
+    for (k, v) in from {
+        match into.entry(k) {
+            hashbrown::hash_map::Entry::Occupied(mut row) => row.get_mut().merge(v),
+            hashbrown::hash_map::Entry::Vacant(row) => {
+                row.insert(v);
+            }
+        }
     }
 }

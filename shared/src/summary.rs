@@ -230,9 +230,9 @@ pub fn plan(source_id: &str, batch: &Batch, retention: Retention) -> Plan {
             first_seen: (rollup.first_seen, rollup.first_event_id.clone()),
             last_seen: rollup.last_seen,
             sources: Sources {
-                source_ips: rollup.source_ips.clone(),
-                vpc_endpoints: rollup.vpc_endpoints.clone(),
-                invoked_by: rollup.invoked_by.clone(),
+                source_ips: rollup.source_ips.to_set(),
+                vpc_endpoints: rollup.vpc_endpoints.to_set(),
+                invoked_by: rollup.invoked_by.to_set(),
             },
         });
         updates.push(update);
@@ -292,8 +292,8 @@ fn counter_update(pk: String, sk: String, key: &RollupKey, r: &Rollup) -> Counte
         (prefix::USER_AGENT, &r.user_agents),
         (prefix::ERROR_CODE, &r.error_codes),
     ] {
-        for (name, value) in map {
-            adds.push((format!("{prefix}{name}"), *value));
+        for (name, value) in map.iter() {
+            adds.push((format!("{prefix}{name}"), value));
         }
     }
     CounterUpdate {

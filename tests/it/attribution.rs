@@ -440,7 +440,7 @@ fn writes_are_the_write_operations() {
     ]);
     let r = table_row(&batch, "orders", APP);
     assert_eq!(counters(r), (8, 0, 8, 0));
-    assert_eq!(r.operations["ExecuteStatement"], 3);
+    assert_eq!(r.operations.get("ExecuteStatement"), Some(3));
 }
 
 #[test]
