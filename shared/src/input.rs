@@ -26,6 +26,7 @@ use crate::decode::{self, Sink, StreamDecoder};
 use crate::reconcile::{MalformedReason, RecordProblem, SkipReason};
 use crate::record::{RecordView, Text};
 use crate::rollup::Batch;
+use crate::scan;
 use crate::split::{Elements, End, Splitter};
 use crate::Error;
 
@@ -590,7 +591,18 @@ impl Elements for Ctx<'_> {
         let origin = self.origin;
         let bytes = text.as_bytes();
         if bytes.first() == Some(&b'{') {
-            // The one pass over a good record: parsed straight into the view.
+            // The one pass over a good record: scanned straight into the view.
+            if let Some((view, len)) = scan::record(text) {
+                self.batch.counts.records_in += 1;
+                if len > self.limits.max_record_bytes {
+                    self.too_big(origin, index, len as u64);
+                } else {
+                    self.view(origin, index, &view);
+                }
+                return Ok(Some(len));
+            }
+            // Anything the scanner leaves: serde_json reads it, and says
+            // what is wrong with it.
             let mut stream = serde_json::Deserializer::from_str(text).into_iter::<RecordView<'_>>();
             match stream.next() {
                 Some(Ok(view)) => {

@@ -35,6 +35,7 @@ pub mod reconcile;
 pub mod record;
 pub mod rollup;
 pub mod row;
+pub mod scan;
 mod split;
 #[cfg(feature = "aws")]
 pub mod store;

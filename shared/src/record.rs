@@ -233,20 +233,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for RequestParameters<'a> {
                 let mut out = RequestParameters::default();
                 while let Some(key) = map.next_key::<Text<'de>>()? {
                     let key = key.as_str();
-                    let slot = if key.eq_ignore_ascii_case("tableName") {
-                        Some(&mut out.table_name)
-                    } else if key.eq_ignore_ascii_case("indexName") {
-                        Some(&mut out.index_name)
-                    } else if key.eq_ignore_ascii_case("statement") {
-                        Some(&mut out.statement)
-                    } else if key.eq_ignore_ascii_case("streamArn") {
-                        Some(&mut out.stream_arn)
-                    } else if key.eq_ignore_ascii_case("shardIterator") {
-                        Some(&mut out.shard_iterator)
-                    } else {
-                        None
-                    };
-                    match slot {
+                    match out.slot(key) {
                         Some(slot) if slot.is_none() => *slot = map.next_value()?,
                         Some(_) => {
                             map.next_value::<IgnoredAny>()?;
@@ -269,7 +256,28 @@ impl<'de: 'a, 'a> Deserialize<'de> for RequestParameters<'a> {
     }
 }
 
-fn is_item_list(key: &str) -> bool {
+impl<'a> RequestParameters<'a> {
+    /// The field a `requestParameters` key names, if any (matched without
+    /// regard to case). The first value given for a field is kept.
+    pub(crate) fn slot(&mut self, key: &str) -> Option<&mut Option<Text<'a>>> {
+        if key.eq_ignore_ascii_case("tableName") {
+            Some(&mut self.table_name)
+        } else if key.eq_ignore_ascii_case("indexName") {
+            Some(&mut self.index_name)
+        } else if key.eq_ignore_ascii_case("statement") {
+            Some(&mut self.statement)
+        } else if key.eq_ignore_ascii_case("streamArn") {
+            Some(&mut self.stream_arn)
+        } else if key.eq_ignore_ascii_case("shardIterator") {
+            Some(&mut self.shard_iterator)
+        } else {
+            None
+        }
+    }
+}
+
+/// Whether a `requestParameters` key holds a list of items naming tables.
+pub(crate) fn is_item_list(key: &str) -> bool {
     [
         "requestItems",
         "transactItems",

@@ -15,5 +15,6 @@ mod load;
 mod notifier;
 mod properties;
 mod queries;
+mod scan;
 mod security;
 mod template;

@@ -1,0 +1,608 @@
+//! The fast path for reading one CloudTrail record into a [`RecordView`].
+//!
+//! Most of a record is values ddb-audit never reads (item keys, response
+//! elements, TLS details). serde_json passes over them at about a dozen
+//! instructions a byte; this scanner checks them just as strictly but in
+//! bulk, and fills the view from the few fields attribution reads.
+//!
+//! It only answers when it is sure. Anything out of the ordinary makes it
+//! give up (`None`) and the record is read by serde_json as before, which
+//! then decides, and words, what is wrong: a `\u` escape anywhere or any
+//! escape in a field that is read, a read field of another JSON type or given
+//! twice, a key with an escape, nesting deeper than [`MAX_DEPTH`], JSON that
+//! is invalid or that ends before the record does. So when it does answer,
+//! the view is the one serde_json would have built from the same bytes (the
+//! tests and the `scan` fuzz target hold it to that), and every error is
+//! still serde_json's.
+//!
+//! The item lists of batch and transaction calls in `requestParameters` are
+//! checked here and then read by the serde implementation from their own
+//! bytes, so that their rules live in one place.
+
+use std::borrow::Cow;
+
+use crate::record::{
+    is_item_list, Flag, OnBehalfOf, RecordView, RequestParameters, Resource, SessionContext,
+    SessionIssuer, Text, UserIdentity,
+};
+
+/// Nesting deeper than this is left to serde_json.
+pub const MAX_DEPTH: usize = 64;
+
+/// Reads the record at the start of `text` (which must start with `{`; more
+/// may follow it). Returns the view and the record's length in bytes, or
+/// `None` when serde_json should read it instead.
+pub fn record(text: &str) -> Option<(RecordView<'_>, usize)> {
+    let mut cur = Cursor {
+        text,
+        bytes: text.as_bytes(),
+        at: 0,
+    };
+    let mut view = RecordView::default();
+    let mut seen = 0u32;
+    cur.object(|cur, key| {
+        let (bit, slot) = match key {
+            "eventSource" => (0, &mut view.event_source),
+            "eventName" => (1, &mut view.event_name),
+            "eventTime" => (2, &mut view.event_time),
+            "eventID" => (3, &mut view.event_id),
+            "awsRegion" => (4, &mut view.aws_region),
+            "recipientAccountId" => (5, &mut view.recipient_account_id),
+            "errorCode" => (6, &mut view.error_code),
+            "sourceIPAddress" => (7, &mut view.source_ip_address),
+            "userAgent" => (8, &mut view.user_agent),
+            "vpcEndpointId" => (9, &mut view.vpc_endpoint_id),
+            "sessionCredentialFromConsole" => {
+                once(&mut seen, 10)?;
+                view.session_credential_from_console = cur.flag()?;
+                return Some(());
+            }
+            "userIdentity" => {
+                once(&mut seen, 11)?;
+                view.user_identity = cur.user_identity()?;
+                return Some(());
+            }
+            "requestParameters" => {
+                once(&mut seen, 12)?;
+                view.request_parameters = cur.request_parameters()?;
+                return Some(());
+            }
+            "resources" => {
+                once(&mut seen, 13)?;
+                view.resources = cur.resources()?;
+                return Some(());
+            }
+            _ => return cur.skip(1),
+        };
+        once(&mut seen, bit)?;
+        *slot = cur.text()?;
+        Some(())
+    })?;
+    Some((view, cur.at))
+}
+
+/// A field given twice is an error for serde's derived readers: give up.
+fn once(seen: &mut u32, bit: u32) -> Option<()> {
+    if *seen & (1 << bit) != 0 {
+        return None;
+    }
+    *seen |= 1 << bit;
+    Some(())
+}
+
+struct Cursor<'a> {
+    text: &'a str,
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.at).copied()
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.peek() {
+            self.at += 1;
+        }
+    }
+
+    fn eat(&mut self, byte: u8) -> Option<()> {
+        (self.peek()? == byte).then(|| self.at += 1)
+    }
+
+    /// An object; `field` reads each value (the cursor is on it) given its
+    /// key. Keys with escapes make the scanner give up.
+    fn object(&mut self, mut field: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
+        self.eat(b'{')?;
+        self.ws();
+        if self.eat(b'}').is_some() {
+            return Some(());
+        }
+        loop {
+            let key = self.plain_string()?;
+            self.ws();
+            self.eat(b':')?;
+            self.ws();
+            field(self, key)?;
+            self.ws();
+            match self.peek()? {
+                b',' => {
+                    self.at += 1;
+                    self.ws();
+                }
+                b'}' => {
+                    self.at += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// A string without escapes: its contents.
+    fn plain_string(&mut self) -> Option<&'a str> {
+        let start = self.at + 1;
+        if self.string()? {
+            return None;
+        }
+        self.text.get(start..self.at - 1)
+    }
+
+    /// Passes over a string (the cursor is on its `"`), checking it as JSON.
+    /// Returns whether it had escapes.
+    fn string(&mut self) -> Option<bool> {
+        self.eat(b'"')?;
+        let mut escaped = false;
+        loop {
+            self.at += special_at(self.bytes.get(self.at..)?)?;
+            match self.peek()? {
+                b'"' => {
+                    self.at += 1;
+                    return Some(escaped);
+                }
+                // `\u` escapes (and surrogate pairs) are left to serde_json.
+                b'\\' => match self.bytes.get(self.at + 1)? {
+                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.at += 2,
+                    _ => return None,
+                },
+                // A control character, which JSON strings must escape.
+                _ => return None,
+            }
+            escaped = true;
+        }
+    }
+
+    /// An optional string field: `null` or a string without escapes.
+    fn text(&mut self) -> Option<Option<Text<'a>>> {
+        if self.null() {
+            return Some(None);
+        }
+        Some(Some(Text(Cow::Borrowed(self.plain_string()?))))
+    }
+
+    /// `null`, passed over.
+    fn null(&mut self) -> bool {
+        let is_null = self.bytes.get(self.at..self.at + 4) == Some(b"null");
+        if is_null {
+            self.at += 4;
+        }
+        is_null
+    }
+
+    /// `sessionCredentialFromConsole`: a boolean or a string, as [`Flag`] reads it.
+    fn flag(&mut self) -> Option<Option<Flag>> {
+        if self.null() {
+            return Some(None);
+        }
+        for (word, value) in [(&b"true"[..], true), (&b"false"[..], false)] {
+            if self.bytes.get(self.at..self.at + word.len()) == Some(word) {
+                self.at += word.len();
+                return Some(Some(Flag(value)));
+            }
+        }
+        let text = self.plain_string()?;
+        Some(Some(Flag(text.eq_ignore_ascii_case("true"))))
+    }
+
+    fn user_identity(&mut self) -> Option<Option<UserIdentity<'a>>> {
+        if self.null() {
+            return Some(None);
+        }
+        let mut who = UserIdentity::default();
+        let mut seen = 0u32;
+        self.object(|cur, key| {
+            let (bit, slot) = match key {
+                "type" => (0, &mut who.kind),
+                "arn" => (1, &mut who.arn),
+                "principalId" => (2, &mut who.principal_id),
+                "accountId" => (3, &mut who.account_id),
+                "invokedBy" => (4, &mut who.invoked_by),
+                "userName" => (5, &mut who.user_name),
+                "sessionContext" => {
+                    once(&mut seen, 6)?;
+                    who.session_context = cur.session_context()?;
+                    return Some(());
+                }
+                "onBehalfOf" => {
+                    once(&mut seen, 7)?;
+                    who.on_behalf_of = cur.on_behalf_of()?;
+                    return Some(());
+                }
+                _ => return cur.skip(2),
+            };
+            once(&mut seen, bit)?;
+            *slot = cur.text()?;
+            Some(())
+        })?;
+        Some(Some(who))
+    }
+
+    fn session_context(&mut self) -> Option<Option<SessionContext<'a>>> {
+        if self.null() {
+            return Some(None);
+        }
+        let mut context = SessionContext::default();
+        let mut seen = 0u32;
+        self.object(|cur, key| match key {
+            "sessionIssuer" => {
+                once(&mut seen, 0)?;
+                context.session_issuer = cur.session_issuer()?;
+                Some(())
+            }
+            _ => cur.skip(3),
+        })?;
+        Some(Some(context))
+    }
+
+    fn session_issuer(&mut self) -> Option<Option<SessionIssuer<'a>>> {
+        if self.null() {
+            return Some(None);
+        }
+        let mut issuer = SessionIssuer::default();
+        let mut seen = 0u32;
+        self.object(|cur, key| {
+            let (bit, slot) = match key {
+                "type" => (0, &mut issuer.kind),
+                "arn" => (1, &mut issuer.arn),
+                "userName" => (2, &mut issuer.user_name),
+                _ => return cur.skip(4),
+            };
+            once(&mut seen, bit)?;
+            *slot = cur.text()?;
+            Some(())
+        })?;
+        Some(Some(issuer))
+    }
+
+    fn on_behalf_of(&mut self) -> Option<Option<OnBehalfOf<'a>>> {
+        if self.null() {
+            return Some(None);
+        }
+        let mut behalf = OnBehalfOf::default();
+        let mut seen = 0u32;
+        self.object(|cur, key| match key {
+            "userId" => {
+                once(&mut seen, 0)?;
+                behalf.user_id = cur.text()?;
+                Some(())
+            }
+            _ => cur.skip(3),
+        })?;
+        Some(Some(behalf))
+    }
+
+    /// `requestParameters`. Its fields are found as
+    /// [`RequestParameters::slot`] finds them; item lists (batch and
+    /// transaction calls) have rules of their own, so a value holding one is
+    /// checked here and then read by the serde implementation from its bytes.
+    fn request_parameters(&mut self) -> Option<Option<RequestParameters<'a>>> {
+        if self.null() {
+            return Some(None);
+        }
+        let start = self.at;
+        let mut params = RequestParameters::default();
+        let mut lists = false;
+        self.object(|cur, key| match params.slot(key) {
+            Some(slot) if slot.is_none() => {
+                *slot = cur.text()?;
+                Some(())
+            }
+            _ => {
+                lists |= is_item_list(key);
+                cur.skip(2)
+            }
+        })?;
+        if lists {
+            let json = self.text.get(start..self.at)?;
+            return serde_json::from_str(json).ok().map(Some);
+        }
+        Some(Some(params))
+    }
+
+    /// `resources`: a list of objects with a `type` and an `ARN` (or `arn`).
+    fn resources(&mut self) -> Option<Option<Vec<Resource<'a>>>> {
+        if self.null() {
+            return Some(None);
+        }
+        let mut resources = Vec::new();
+        self.eat(b'[')?;
+        self.ws();
+        if self.eat(b']').is_some() {
+            return Some(Some(resources));
+        }
+        loop {
+            let mut resource = Resource::default();
+            let mut seen = 0u32;
+            self.object(|cur, key| {
+                let (bit, slot) = match key {
+                    "type" => (0, &mut resource.kind),
+                    "ARN" | "arn" => (1, &mut resource.arn),
+                    _ => return cur.skip(3),
+                };
+                once(&mut seen, bit)?;
+                *slot = cur.text()?;
+                Some(())
+            })?;
+            resources.push(resource);
+            self.ws();
+            match self.peek()? {
+                b',' => {
+                    self.at += 1;
+                    self.ws();
+                }
+                b']' => {
+                    self.at += 1;
+                    return Some(Some(resources));
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// Passes over any value, checking it as JSON. `depth` counts the
+    /// containers around it.
+    fn skip(&mut self, depth: usize) -> Option<()> {
+        match self.peek()? {
+            b'"' => self.string().map(drop),
+            b'{' if depth < MAX_DEPTH => self.object(|cur, _| cur.skip(depth + 1)),
+            b'[' if depth < MAX_DEPTH => self.array(depth + 1),
+            b't' => self.word(b"true"),
+            b'f' => self.word(b"false"),
+            b'n' => self.word(b"null"),
+            b'-' | b'0'..=b'9' => self.number(),
+            _ => None,
+        }
+    }
+
+    fn array(&mut self, depth: usize) -> Option<()> {
+        self.eat(b'[')?;
+        self.ws();
+        if self.eat(b']').is_some() {
+            return Some(());
+        }
+        loop {
+            self.skip(depth)?;
+            self.ws();
+            match self.peek()? {
+                b',' => {
+                    self.at += 1;
+                    self.ws();
+                }
+                b']' => {
+                    self.at += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    fn word(&mut self, word: &[u8]) -> Option<()> {
+        (self.bytes.get(self.at..self.at + word.len())? == word).then(|| self.at += word.len())
+    }
+
+    /// A JSON number: `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.
+    fn number(&mut self) -> Option<()> {
+        if self.peek()? == b'-' {
+            self.at += 1;
+        }
+        match self.peek()? {
+            b'0' => self.at += 1,
+            b'1'..=b'9' => self.digits()?,
+            _ => return None,
+        }
+        if self.peek()? == b'.' {
+            self.at += 1;
+            self.digits()?;
+        }
+        if let b'e' | b'E' = self.peek()? {
+            self.at += 1;
+            if let b'+' | b'-' = self.peek()? {
+                self.at += 1;
+            }
+            self.digits()?;
+        }
+        // A number is complete only when something follows it.
+        self.peek().map(drop)
+    }
+
+    /// One or more digits.
+    fn digits(&mut self) -> Option<()> {
+        let n = self
+            .bytes
+            .get(self.at..)?
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        (n > 0).then(|| self.at += n)
+    }
+}
+
+/// Where in `bytes` the first `"`, `\\` or control character is, eight
+/// bytes at a time.
+fn special_at(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    let mut at = 0;
+    while let Some(chunk) = bytes.get(at..at + 8) {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        let quote = w ^ (ONES * u64::from(b'"'));
+        let backslash = w ^ (ONES * u64::from(b'\\'));
+        // The lowest byte flagged is exact: a zero byte of `quote` or
+        // `backslash`, or a byte below 0x20 of `w`.
+        let flags = (quote.wrapping_sub(ONES) & !quote
+            | backslash.wrapping_sub(ONES) & !backslash
+            | w.wrapping_sub(ONES * 0x20) & !w)
+            & HIGH;
+        if flags != 0 {
+            return Some(at + (flags.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    let rest = bytes.get(at..)?;
+    rest.iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+        .map(|i| at + i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The scanner's answer, if any, must be serde_json's.
+    fn agrees(json: &str) -> bool {
+        let by_serde = serde_json::Deserializer::from_str(json)
+            .into_iter::<RecordView<'_>>()
+            .next();
+        match record(json) {
+            Some((view, len)) => {
+                let mut stream =
+                    serde_json::Deserializer::from_str(json).into_iter::<RecordView<'_>>();
+                let Some(Ok(expected)) = stream.next() else {
+                    panic!("the scanner read {json:?}, which serde_json refuses: {by_serde:?}");
+                };
+                assert_eq!(format!("{view:?}"), format!("{expected:?}"), "{json}");
+                assert_eq!(len, stream.byte_offset(), "{json}");
+                true
+            }
+            None => false,
+        }
+    }
+
+    const RECORD: &str = r#"{"eventVersion":"1.09","userIdentity":{"type":"AssumedRole","principalId":"AROA:s","arn":"arn:aws:sts::111122223333:assumed-role/app/s","accountId":"111122223333","accessKeyId":"ASIAX","sessionContext":{"sessionIssuer":{"type":"Role","principalId":"AROA","arn":"arn:aws:iam::111122223333:role/app","accountId":"111122223333","userName":"app"},"attributes":{"creationDate":"2024-03-15T12:00:00Z","mfaAuthenticated":"false"}},"invokedBy":"lambda.amazonaws.com"},"eventTime":"2024-03-15T12:05:09Z","eventSource":"dynamodb.amazonaws.com","eventName":"BatchWriteItem","awsRegion":"eu-west-1","sourceIPAddress":"10.0.0.1","userAgent":"aws-sdk-java/2.20 (quoted)","note":"a \"quoted\" word","requestParameters":{"requestItems":{"orders":[{"putRequest":{"item":{"pk":{"S":"secret"}}}}],"arn:aws:dynamodb:eu-west-1:111122223333:table/audit":{"keys":[{"n":-1.5e+3}]}}},"responseElements":null,"requestID":"R","eventID":"e-1","readOnly":false,"resources":[{"accountId":"111122223333","type":"AWS::DynamoDB::Table","ARN":"arn:aws:dynamodb:eu-west-1:111122223333:table/orders"}],"eventType":"AwsApiCall","managementEvent":false,"recipientAccountId":"111122223333","eventCategory":"Data","tlsDetails":{"tlsVersion":"TLSv1.3","clientProvidedHostHeader":"dynamodb.eu-west-1.amazonaws.com"},"sessionCredentialFromConsole":"true","list":[1,0,-0.5,true,false,null,[],{}," \\ \/ \n "]}"#;
+
+    #[test]
+    fn a_full_record_reads_as_serde_json_reads_it() {
+        assert!(agrees(RECORD));
+        let followed = format!("{RECORD},\n{{\"eventName\":\"x\"}}]}}");
+        assert!(agrees(&followed));
+        assert_eq!(record(&followed).map(|(_, len)| len), Some(RECORD.len()));
+    }
+
+    #[test]
+    fn the_scanner_answers_for_ordinary_records() {
+        for json in [
+            r#"{}"#,
+            r#"{ "eventName" : "GetItem" , "userIdentity" : null }"#,
+            r#"{"sessionCredentialFromConsole":false,"eventID":null,"resources":null}"#,
+            r#"{"userIdentity":{"type":"IAMUser","userName":"ci","onBehalfOf":{"userId":"u-1"}}}"#,
+            r#"{"requestParameters":{"TableName":"a","tableName":"b","INDEXNAME":null,"indexName":"i"}}"#,
+            r#"{"requestParameters":{"transactItems":[{"Put":{"TableName":"d"}},5],"statement":"s"}}"#,
+            r#"{"requestParameters":{},"resources":[]}"#,
+            r#"{"resources":[{"type":"T","arn":"a"},{"ARN":"b","accountId":"1"},{}]}"#,
+        ] {
+            assert!(agrees(json), "{json}");
+        }
+    }
+
+    #[test]
+    fn it_gives_up_on_whatever_serde_json_must_judge() {
+        for json in [
+            // Escapes in a field that is read, `\u` anywhere, escaped keys.
+            r#"{"eventName":"Get\"Item"}"#,
+            r#"{"other":"\u0041"}"#,
+            r#"{"event\u004eame":"GetItem"}"#,
+            // Wrong types, duplicates, arrays for structs.
+            r#"{"eventName":5}"#,
+            r#"{"eventName":"a","eventName":"b"}"#,
+            r#"{"eventName":null,"eventName":"b"}"#,
+            r#"{"userIdentity":["AssumedRole"]}"#,
+            r#"{"requestParameters":"tableName"}"#,
+            r#"{"resources":{"ARN":"x"}}"#,
+            r#"{"resources":[{"ARN":"a","arn":"b"}]}"#,
+            r#"{"resources":[["T","a"]]}"#,
+            r#"{"requestParameters":{"tableName":5}}"#,
+            r#"{"requestParameters":{"requestItems":"orders"}}"#,
+            r#"{"sessionCredentialFromConsole":1}"#,
+            // Invalid JSON.
+            r#"{"a":01}"#,
+            r#"{"a":1.}"#,
+            r#"{"a":-}"#,
+            r#"{"a":tru}"#,
+            r#"{"a":[1,]}"#,
+            r#"{"a":1,}"#,
+            "{\"a\":\"tab\there\"}",
+            r#"{"a":"\x"}"#,
+            r#"{'a':1}"#,
+            // Cut short.
+            r#"{"eventName":"GetItem""#,
+            r#"{"a":12"#,
+            r#"{"a":"#,
+        ] {
+            assert!(
+                !agrees(json),
+                "the scanner should leave {json} to serde_json"
+            );
+        }
+    }
+
+    #[test]
+    fn special_bytes_are_found_wherever_they_are() {
+        for len in 0..24 {
+            for special in [b'"', b'\\', b'\n', 0x1f, 0] {
+                for at in 0..len {
+                    let mut bytes = vec![b'a'; len];
+                    // Bytes that must not be flagged: above 0x7f, and just
+                    // above each special byte.
+                    bytes.iter_mut().step_by(3).for_each(|b| *b = 0xc3);
+                    bytes.iter_mut().skip(1).step_by(5).for_each(|b| *b = b'#');
+                    bytes.iter_mut().skip(2).step_by(7).for_each(|b| *b = 0x20);
+                    bytes[at] = special;
+                    assert_eq!(special_at(&bytes), Some(at), "{bytes:?}");
+                    bytes.extend_from_slice(b"\"tail");
+                    assert_eq!(special_at(&bytes), Some(at), "{bytes:?}");
+                }
+            }
+            let plain = vec![0xe2; len];
+            assert_eq!(special_at(&plain), None);
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_left_to_serde_json() {
+        let deep = format!(
+            "{{\"a\":{}{}}}",
+            "[".repeat(MAX_DEPTH + 1),
+            "]".repeat(MAX_DEPTH + 1)
+        );
+        assert!(!agrees(&deep));
+        let shallow = format!(
+            "{{\"a\":{}{}}}",
+            "[".repeat(MAX_DEPTH - 2),
+            "]".repeat(MAX_DEPTH - 2)
+        );
+        assert!(agrees(&shallow));
+    }
+
+    #[test]
+    fn every_prefix_of_a_record_is_left_to_serde_json() {
+        for cut in 0..RECORD.len() {
+            if let Some(prefix) = RECORD.get(..cut) {
+                assert!(record(prefix).is_none(), "answered for {cut} bytes");
+            }
+        }
+    }
+}
