@@ -14,7 +14,7 @@ use ddb_audit_core::rollup::Batch;
 use ddb_audit_core::row::RowRef;
 use ddb_audit_core::Error;
 
-use crate::{AnalyzeArgs, Teardown};
+use crate::AnalyzeArgs;
 
 /// How many record problems are printed before the rest are only counted.
 const MAX_PRINTED_PROBLEMS: usize = 50;
@@ -23,7 +23,6 @@ pub(crate) fn run(
     args: &AnalyzeArgs,
     out: &mut dyn Write,
     err: &mut dyn Write,
-    teardown: Teardown,
 ) -> anyhow::Result<i32> {
     let rules = Rules {
         human_roles: HumanRoles::new(&args.human_roles)?,
@@ -172,11 +171,6 @@ pub(crate) fn run(
         "{read} input(s) read, {failed} could not be read, {empty} empty; {}",
         run.counts
     )?;
-    if teardown == Teardown::Exit {
-        // The process exits next: freeing the rollups one by one would only
-        // cost time.
-        std::mem::forget(run);
-    }
     Ok(if failed > 0 { 1 } else { 0 })
 }
 

@@ -198,29 +198,7 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    run_from(args, &aws::AwsSource::Environment, out, err, Teardown::Free)
-}
-
-/// [`run`] for a process that exits as soon as it returns (the `ddb-audit`
-/// binary): what the command built is left for the operating system to
-/// reclaim rather than freed piece by piece, which for a large `analyze`
-/// takes a tenth of its time. Programs that go on after the command should
-/// call [`run`].
-pub fn run_then_exit<I, T>(args: I, out: &mut dyn Write, err: &mut dyn Write) -> i32
-where
-    I: IntoIterator<Item = T>,
-    T: Into<OsString> + Clone,
-{
-    run_from(args, &aws::AwsSource::Environment, out, err, Teardown::Exit)
-}
-
-/// What happens to a command's results once written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Teardown {
-    /// Freed: the caller goes on.
-    Free,
-    /// Left to the operating system: the process exits next.
-    Exit,
+    run_from(args, &aws::AwsSource::Environment, out, err)
 }
 
 /// [`run`] with the AWS SDK configuration (credentials, region, HTTP client,
@@ -243,17 +221,10 @@ where
         &aws::AwsSource::Given(Box::new(aws.clone())),
         out,
         err,
-        Teardown::Free,
     )
 }
 
-fn run_from<I, T>(
-    args: I,
-    source: &aws::AwsSource,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-    teardown: Teardown,
-) -> i32
+fn run_from<I, T>(args: I, source: &aws::AwsSource, out: &mut dyn Write, err: &mut dyn Write) -> i32
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
@@ -269,7 +240,7 @@ where
         }
     };
     let result = match cli.command {
-        Command::Analyze(args) => analyze::run(&args, out, err, teardown),
+        Command::Analyze(args) => analyze::run(&args, out, err),
         Command::CreateTable(args) => table::create(&args, source, out),
         Command::Callers(args) => query::callers(&args, source, out),
         Command::Tables(args) => query::tables(&args, source, out),
