@@ -8,7 +8,8 @@
 //! [`RECORDS`] records (~3 MB of JSON), small enough for a 2-core machine.
 //!
 //! Stages: `decode` (gzip to JSON), `parse` (each record into a
-//! [`RecordView`]), `attribute` (each parsed record), `fold` (each call into a
+//! [`RecordView`] by serde_json), `scan` (the same by the fast scanner that
+//! reading uses, [`scan::record`]), `attribute` (each parsed record), `fold` (each call into a
 //! fresh [`Batch`]), and `read_gzip` / `read_json` ([`InputReader::read`] on
 //! the whole file, compressed and plain: everything together).
 //!
@@ -24,6 +25,7 @@ use ddb_audit_core::decode::{self, DEFAULT_MAX_DECOMPRESSED};
 use ddb_audit_core::input::{InputReader, Limits};
 use ddb_audit_core::record::RecordView;
 use ddb_audit_core::rollup::Batch;
+use ddb_audit_core::scan;
 use flate2::write::GzEncoder;
 use serde_json::{json, Value};
 
@@ -90,6 +92,13 @@ fn stages(c: &mut Criterion) {
         b.iter(|| {
             for r in &corpus.records {
                 black_box(serde_json::from_str::<RecordView<'_>>(black_box(r)).unwrap());
+            }
+        })
+    });
+    group.bench_function("scan", |b| {
+        b.iter(|| {
+            for r in &corpus.records {
+                black_box(scan::record(black_box(r)).unwrap());
             }
         })
     });
