@@ -365,7 +365,8 @@ impl Batch {
     /// Lifetime rows sorted by account, region, table, then busiest caller first.
     pub fn sorted_lifetime(&self) -> Vec<(&RollupKey, &Rollup)> {
         let mut rows: Vec<_> = self.lifetime.iter().collect();
-        rows.sort_by(|(ka, ra), (kb, rb)| {
+        // Keys are unique, so the order is total and an unstable sort is exact.
+        rows.sort_unstable_by(|(ka, ra), (kb, rb)| {
             (&ka.account, &ka.region, &ka.table)
                 .cmp(&(&kb.account, &kb.region, &kb.table))
                 .then(rb.calls.cmp(&ra.calls))
