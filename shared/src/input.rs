@@ -591,8 +591,23 @@ impl Elements for Ctx<'_> {
         let origin = self.origin;
         let bytes = text.as_bytes();
         if bytes.first() == Some(&b'{') {
-            // The one pass over a good record: scanned straight into the view.
-            if let Some((view, len)) = scan::record(text) {
+            // The one pass over a good record: scanned straight into the
+            // view. What the scanner leaves, serde_json reads, and says what
+            // is wrong with it.
+            let parsed = match scan::record(text) {
+                Some(found) => Some(found),
+                None => {
+                    let mut stream =
+                        serde_json::Deserializer::from_str(text).into_iter::<RecordView<'_>>();
+                    match stream.next() {
+                        Some(Ok(view)) => Some((view, stream.byte_offset())),
+                        Some(Err(e)) if e.classify() == serde_json::error::Category::Data => None,
+                        Some(Err(e)) => return incomplete(index, bytes, eof, &e),
+                        None => return Ok(None),
+                    }
+                }
+            };
+            if let Some((view, len)) = parsed {
                 self.batch.counts.records_in += 1;
                 if len > self.limits.max_record_bytes {
                     self.too_big(origin, index, len as u64);
@@ -600,24 +615,6 @@ impl Elements for Ctx<'_> {
                     self.view(origin, index, &view);
                 }
                 return Ok(Some(len));
-            }
-            // Anything the scanner leaves: serde_json reads it, and says
-            // what is wrong with it.
-            let mut stream = serde_json::Deserializer::from_str(text).into_iter::<RecordView<'_>>();
-            match stream.next() {
-                Some(Ok(view)) => {
-                    let len = stream.byte_offset();
-                    self.batch.counts.records_in += 1;
-                    if len > self.limits.max_record_bytes {
-                        self.too_big(origin, index, len as u64);
-                    } else {
-                        self.view(origin, index, &view);
-                    }
-                    return Ok(Some(len));
-                }
-                Some(Err(e)) if e.classify() == serde_json::error::Category::Data => {}
-                Some(Err(e)) => return incomplete(index, bytes, eof, &e),
-                None => return Ok(None),
             }
         }
         // Not an object, or not of the expected shape: measure it, then read

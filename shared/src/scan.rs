@@ -38,56 +38,56 @@ pub fn record(text: &str) -> Option<(RecordView<'_>, usize)> {
         bytes: text.as_bytes(),
         at: 0,
     };
-    let mut view = RecordView::default();
-    let mut seen = 0u32;
-    cur.object(|cur, key| {
-        let (bit, slot) = match key {
-            "eventSource" => (0, &mut view.event_source),
-            "eventName" => (1, &mut view.event_name),
-            "eventTime" => (2, &mut view.event_time),
-            "eventID" => (3, &mut view.event_id),
-            "awsRegion" => (4, &mut view.aws_region),
-            "recipientAccountId" => (5, &mut view.recipient_account_id),
-            "errorCode" => (6, &mut view.error_code),
-            "sourceIPAddress" => (7, &mut view.source_ip_address),
-            "userAgent" => (8, &mut view.user_agent),
-            "vpcEndpointId" => (9, &mut view.vpc_endpoint_id),
-            "sessionCredentialFromConsole" => {
-                once(&mut seen, 10)?;
-                view.session_credential_from_console = cur.flag()?;
-                return Some(());
-            }
-            "userIdentity" => {
-                once(&mut seen, 11)?;
-                view.user_identity = cur.user_identity()?;
-                return Some(());
-            }
-            "requestParameters" => {
-                once(&mut seen, 12)?;
-                view.request_parameters = cur.request_parameters()?;
-                return Some(());
-            }
-            "resources" => {
-                once(&mut seen, 13)?;
-                view.resources = cur.resources()?;
-                return Some(());
-            }
-            _ => return cur.skip(1),
-        };
-        once(&mut seen, bit)?;
-        *slot = cur.text()?;
-        Some(())
-    })?;
+    let view = cur.fields(|cur, key, view: &mut RecordView<'_>, seen| match key {
+        "eventSource" => cur.text_once(seen, 0, &mut view.event_source),
+        "eventName" => cur.text_once(seen, 1, &mut view.event_name),
+        "eventTime" => cur.text_once(seen, 2, &mut view.event_time),
+        "eventID" => cur.text_once(seen, 3, &mut view.event_id),
+        "awsRegion" => cur.text_once(seen, 4, &mut view.aws_region),
+        "recipientAccountId" => cur.text_once(seen, 5, &mut view.recipient_account_id),
+        "errorCode" => cur.text_once(seen, 6, &mut view.error_code),
+        "sourceIPAddress" => cur.text_once(seen, 7, &mut view.source_ip_address),
+        "userAgent" => cur.text_once(seen, 8, &mut view.user_agent),
+        "vpcEndpointId" => cur.text_once(seen, 9, &mut view.vpc_endpoint_id),
+        "sessionCredentialFromConsole" => {
+            seen.first(10)?;
+            view.session_credential_from_console = cur.flag()?;
+            Some(())
+        }
+        "userIdentity" => {
+            seen.first(11)?;
+            view.user_identity = cur.user_identity()?;
+            Some(())
+        }
+        "requestParameters" => {
+            seen.first(12)?;
+            view.request_parameters = cur.request_parameters()?;
+            Some(())
+        }
+        "resources" => {
+            seen.first(13)?;
+            view.resources = cur.resources()?;
+            Some(())
+        }
+        _ => cur.skip(1),
+    })??;
     Some((view, cur.at))
 }
 
-/// A field given twice is an error for serde's derived readers: give up.
-fn once(seen: &mut u32, bit: u32) -> Option<()> {
-    if *seen & (1 << bit) != 0 {
-        return None;
+/// The fields of an object read so far (bit `n` for the `n`th).
+#[derive(Default)]
+struct Seen(u32);
+
+impl Seen {
+    /// Marks field `bit` read. A field given twice is an error for serde's
+    /// derived readers: give up.
+    fn first(&mut self, bit: u32) -> Option<()> {
+        if self.0 & (1 << bit) != 0 {
+            return None;
+        }
+        self.0 |= 1 << bit;
+        Some(())
     }
-    *seen |= 1 << bit;
-    Some(())
 }
 
 struct Cursor<'a> {
@@ -111,33 +111,46 @@ impl<'a> Cursor<'a> {
         (self.peek()? == byte).then(|| self.at += 1)
     }
 
-    /// An object; `field` reads each value (the cursor is on it) given its
-    /// key. Keys with escapes make the scanner give up.
-    fn object(&mut self, mut field: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
-        self.eat(b'{')?;
+    /// A container from `open` to `close` whose elements, separated by
+    /// commas, `element` reads (the cursor on each).
+    fn list(
+        &mut self,
+        open: u8,
+        close: u8,
+        mut element: impl FnMut(&mut Self) -> Option<()>,
+    ) -> Option<()> {
+        self.eat(open)?;
         self.ws();
-        if self.eat(b'}').is_some() {
+        if self.eat(close).is_some() {
             return Some(());
         }
         loop {
-            let key = self.plain_string()?;
-            self.ws();
-            self.eat(b':')?;
-            self.ws();
-            field(self, key)?;
+            element(self)?;
             self.ws();
             match self.peek()? {
                 b',' => {
                     self.at += 1;
                     self.ws();
                 }
-                b'}' => {
+                b if b == close => {
                     self.at += 1;
                     return Some(());
                 }
                 _ => return None,
             }
         }
+    }
+
+    /// An object; `field` reads each value (the cursor is on it) given its
+    /// key. Keys with escapes make the scanner give up.
+    fn object(&mut self, mut field: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
+        self.list(b'{', b'}', |cur| {
+            let key = cur.plain_string()?;
+            cur.ws();
+            cur.eat(b':')?;
+            cur.ws();
+            field(cur, key)
+        })
     }
 
     /// A string without escapes: its contents.
@@ -218,91 +231,70 @@ impl<'a> Cursor<'a> {
         Some(Some(Flag(text.eq_ignore_ascii_case("true"))))
     }
 
-    fn user_identity(&mut self) -> Option<Option<UserIdentity<'a>>> {
+    /// An optional object: `null`, or an object whose fields `field` reads
+    /// into a `T` (the cursor on the value, given its key).
+    fn fields<T: Default>(
+        &mut self,
+        mut field: impl FnMut(&mut Self, &'a str, &mut T, &mut Seen) -> Option<()>,
+    ) -> Option<Option<T>> {
         if self.null() {
             return Some(None);
         }
-        let mut who = UserIdentity::default();
-        let mut seen = 0u32;
-        self.object(|cur, key| {
-            let (bit, slot) = match key {
-                "type" => (0, &mut who.kind),
-                "arn" => (1, &mut who.arn),
-                "principalId" => (2, &mut who.principal_id),
-                "accountId" => (3, &mut who.account_id),
-                "invokedBy" => (4, &mut who.invoked_by),
-                "userName" => (5, &mut who.user_name),
-                "sessionContext" => {
-                    once(&mut seen, 6)?;
-                    who.session_context = cur.session_context()?;
-                    return Some(());
-                }
-                "onBehalfOf" => {
-                    once(&mut seen, 7)?;
-                    who.on_behalf_of = cur.on_behalf_of()?;
-                    return Some(());
-                }
-                _ => return cur.skip(2),
-            };
-            once(&mut seen, bit)?;
-            *slot = cur.text()?;
-            Some(())
-        })?;
-        Some(Some(who))
+        let mut value = T::default();
+        let mut seen = Seen::default();
+        self.object(|cur, key| field(cur, key, &mut value, &mut seen))?;
+        Some(Some(value))
     }
 
-    fn session_context(&mut self) -> Option<Option<SessionContext<'a>>> {
-        if self.null() {
-            return Some(None);
-        }
-        let mut context = SessionContext::default();
-        let mut seen = 0u32;
-        self.object(|cur, key| match key {
-            "sessionIssuer" => {
-                once(&mut seen, 0)?;
-                context.session_issuer = cur.session_issuer()?;
+    /// A string field, which may be given once.
+    fn text_once(&mut self, seen: &mut Seen, bit: u32, slot: &mut Option<Text<'a>>) -> Option<()> {
+        seen.first(bit)?;
+        *slot = self.text()?;
+        Some(())
+    }
+
+    fn user_identity(&mut self) -> Option<Option<UserIdentity<'a>>> {
+        self.fields(|cur, key, who: &mut UserIdentity<'a>, seen| match key {
+            "type" => cur.text_once(seen, 0, &mut who.kind),
+            "arn" => cur.text_once(seen, 1, &mut who.arn),
+            "principalId" => cur.text_once(seen, 2, &mut who.principal_id),
+            "accountId" => cur.text_once(seen, 3, &mut who.account_id),
+            "invokedBy" => cur.text_once(seen, 4, &mut who.invoked_by),
+            "userName" => cur.text_once(seen, 5, &mut who.user_name),
+            "sessionContext" => {
+                seen.first(6)?;
+                who.session_context = cur.fields(
+                    |cur, key, context: &mut SessionContext<'a>, seen| match key {
+                        "sessionIssuer" => {
+                            seen.first(0)?;
+                            context.session_issuer = cur.session_issuer()?;
+                            Some(())
+                        }
+                        _ => cur.skip(3),
+                    },
+                )?;
                 Some(())
             }
-            _ => cur.skip(3),
-        })?;
-        Some(Some(context))
+            "onBehalfOf" => {
+                seen.first(7)?;
+                who.on_behalf_of =
+                    cur.fields(|cur, key, behalf: &mut OnBehalfOf<'a>, seen| match key {
+                        "userId" => cur.text_once(seen, 0, &mut behalf.user_id),
+                        _ => cur.skip(3),
+                    })?;
+                Some(())
+            }
+            _ => cur.skip(2),
+        })
     }
 
     fn session_issuer(&mut self) -> Option<Option<SessionIssuer<'a>>> {
-        if self.null() {
-            return Some(None);
-        }
-        let mut issuer = SessionIssuer::default();
-        let mut seen = 0u32;
-        self.object(|cur, key| {
-            let (bit, slot) = match key {
-                "type" => (0, &mut issuer.kind),
-                "arn" => (1, &mut issuer.arn),
-                "userName" => (2, &mut issuer.user_name),
-                _ => return cur.skip(4),
-            };
-            once(&mut seen, bit)?;
-            *slot = cur.text()?;
-            Some(())
-        })?;
-        Some(Some(issuer))
-    }
-
-    fn on_behalf_of(&mut self) -> Option<Option<OnBehalfOf<'a>>> {
-        if self.null() {
-            return Some(None);
-        }
-        let mut behalf = OnBehalfOf::default();
-        let mut seen = 0u32;
-        self.object(|cur, key| match key {
-            "userId" => {
-                once(&mut seen, 0)?;
-                behalf.user_id = cur.text()?;
-                Some(())
-            }
-            _ => cur.skip(3),
-        })?;
-        Some(Some(behalf))
+        self.fields(|cur, key, issuer: &mut SessionIssuer<'a>, seen| match key {
+            "type" => cur.text_once(seen, 0, &mut issuer.kind),
+            "arn" => cur.text_once(seen, 1, &mut issuer.arn),
+            "userName" => cur.text_once(seen, 2, &mut issuer.user_name),
+            _ => cur.skip(4),
+        })
     }
 
     /// `requestParameters`. Its fields are found as
@@ -339,38 +331,19 @@ impl<'a> Cursor<'a> {
             return Some(None);
         }
         let mut resources = Vec::new();
-        self.eat(b'[')?;
-        self.ws();
-        if self.eat(b']').is_some() {
-            return Some(Some(resources));
-        }
-        loop {
-            let mut resource = Resource::default();
-            let mut seen = 0u32;
-            self.object(|cur, key| {
-                let (bit, slot) = match key {
-                    "type" => (0, &mut resource.kind),
-                    "ARN" | "arn" => (1, &mut resource.arn),
-                    _ => return cur.skip(3),
-                };
-                once(&mut seen, bit)?;
-                *slot = cur.text()?;
-                Some(())
-            })?;
+        self.list(b'[', b']', |cur| {
+            // Elements are objects: `null` or an array (which serde would
+            // read by position) are left to serde_json.
+            let resource =
+                cur.fields(|cur, key, resource: &mut Resource<'a>, seen| match key {
+                    "type" => cur.text_once(seen, 0, &mut resource.kind),
+                    "ARN" | "arn" => cur.text_once(seen, 1, &mut resource.arn),
+                    _ => cur.skip(3),
+                })??;
             resources.push(resource);
-            self.ws();
-            match self.peek()? {
-                b',' => {
-                    self.at += 1;
-                    self.ws();
-                }
-                b']' => {
-                    self.at += 1;
-                    return Some(Some(resources));
-                }
-                _ => return None,
-            }
-        }
+            Some(())
+        })?;
+        Some(Some(resources))
     }
 
     /// Passes over any value, checking it as JSON. `depth` counts the
@@ -389,26 +362,7 @@ impl<'a> Cursor<'a> {
     }
 
     fn array(&mut self, depth: usize) -> Option<()> {
-        self.eat(b'[')?;
-        self.ws();
-        if self.eat(b']').is_some() {
-            return Some(());
-        }
-        loop {
-            self.skip(depth)?;
-            self.ws();
-            match self.peek()? {
-                b',' => {
-                    self.at += 1;
-                    self.ws();
-                }
-                b']' => {
-                    self.at += 1;
-                    return Some(());
-                }
-                _ => return None,
-            }
-        }
+        self.list(b'[', b']', |cur| cur.skip(depth))
     }
 
     fn word(&mut self, word: &[u8]) -> Option<()> {
