@@ -12,10 +12,12 @@ use ddb_audit_core::ingest::{handle_logs, handle_s3, Deps};
 use ddb_audit_core::input::{InputReader, Limits};
 use ddb_audit_core::rollup::Batch;
 use ddb_audit_core::row::Row;
-use ddb_audit_core::store::{Backoff, SummaryStore};
+use ddb_audit_core::store::SummaryStore;
 use ddb_audit_tests::faults::Faults;
 use ddb_audit_tests::moto::Moto;
-use ddb_audit_tests::{event_file, gzip, identity, logs_event, mixed_file, trail_file, Record};
+use ddb_audit_tests::{
+    event_file, gzip, identity, logs_event, mixed_file, test_store, trail_file, Record,
+};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
@@ -38,20 +40,7 @@ async fn env(vars: &[(&str, &str)]) -> anyhow::Result<Env> {
     all.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let config =
         Config::from_vars(|name| all.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))?;
-    let store = SummaryStore::new(
-        moto.dynamodb_with(faults.clone()),
-        &config.summary_table,
-        config.ledger_ttl_days,
-        config.reject_ttl_days,
-    )
-    .with_backoff(Backoff {
-        attempts: 20,
-        base: std::time::Duration::from_millis(5),
-        cap: std::time::Duration::from_millis(200),
-    })
-    // moto copies every table for each transaction and handles one request
-    // at a time: keep the queue short so no request waits out its timeout.
-    .with_concurrency(2);
+    let store = test_store(moto.dynamodb_with(faults.clone()), &config);
     store.create_table().await?;
     let s3 = moto.s3();
     s3.create_bucket().bucket(BUCKET).send().await?;

@@ -16,10 +16,9 @@ use ddb_audit_core::metrics::Invocation;
 use ddb_audit_core::notification::ObjectRef;
 use ddb_audit_core::rollup::Batch;
 use ddb_audit_core::row::{format_day, format_time, Row};
-use ddb_audit_core::store::{Backoff, SummaryStore};
 use ddb_audit_core::summary::{self, Retention};
 use ddb_audit_tests::moto::Moto;
-use ddb_audit_tests::{gzip, identity, read, trail_file, Record, ACCOUNT, REGION};
+use ddb_audit_tests::{gzip, identity, read, test_store, trail_file, Record, ACCOUNT, REGION};
 use serde_json::{json, Value};
 use tokio::runtime::Runtime;
 
@@ -53,18 +52,7 @@ fn env() -> anyhow::Result<Env> {
         .build()?;
     let config = Config::from_vars(|name| (name == "SUMMARY_TABLE").then(|| SUMMARY.to_owned()))?;
     let deps = rt.block_on(async {
-        let store = SummaryStore::new(
-            moto.dynamodb(),
-            SUMMARY,
-            config.ledger_ttl_days,
-            config.reject_ttl_days,
-        )
-        .with_backoff(Backoff {
-            attempts: 20,
-            base: std::time::Duration::from_millis(5),
-            cap: std::time::Duration::from_millis(200),
-        })
-        .with_concurrency(2);
+        let store = test_store(moto.dynamodb(), &config);
         store.create_table().await?;
         let s3 = moto.s3();
         s3.create_bucket().bucket(BUCKET).send().await?;

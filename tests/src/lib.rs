@@ -12,8 +12,10 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ddb_audit_core::attribute::Rules;
+use ddb_audit_core::config::Config;
 use ddb_audit_core::input::{InputReader, Limits};
 use ddb_audit_core::rollup::{Batch, Rollup, RollupKey};
+use ddb_audit_core::store::{Backoff, SummaryStore};
 use serde_json::{json, Value};
 
 /// The account of the sample trail.
@@ -22,6 +24,42 @@ pub const ACCOUNT: &str = "111122223333";
 pub const OTHER_ACCOUNT: &str = "444455556666";
 /// The region of the sample trail.
 pub const REGION: &str = "us-east-1";
+
+/// Values in the sample events that must never come out of ddb-audit: item
+/// keys as CloudTrail logs them in clear, and access key ids.
+pub const SAMPLE_SECRETS: &[&str] = &[
+    "cust-7781",
+    "ord-55119",
+    "ord-55120",
+    "ord-55121",
+    "ord-55122",
+    "sku-40913",
+    "evt-20240315-0042",
+    "evt-20240315-0043",
+    "evt-20240315-0044",
+    "evt-20240301-0007",
+    "ASIAYEXAMPLE",
+    "AKIAYEXAMPLE",
+];
+
+/// A summary-table store for tests against moto: quick retries (moto
+/// throttles nothing, but the fault tests do) and two requests at a time,
+/// since moto copies every table for each transaction and handles one
+/// request at a time, so a longer queue would wait out its timeout.
+pub fn test_store(client: aws_sdk_dynamodb::Client, config: &Config) -> SummaryStore {
+    SummaryStore::new(
+        client,
+        &config.summary_table,
+        config.ledger_ttl_days,
+        config.reject_ttl_days,
+    )
+    .with_backoff(Backoff {
+        attempts: 20,
+        base: std::time::Duration::from_millis(5),
+        cap: std::time::Duration::from_millis(200),
+    })
+    .with_concurrency(2)
+}
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
