@@ -83,6 +83,9 @@ def main():
     d_wall, d_cpu, d_rss, _ = best(args.runs, lambda: timed(one_cpu + [decode_only] + files))
     print(f"decode only (StreamDecoder, same pieces): {d_cpu:.3f} CPU-s, {d_wall:.3f} s wall, "
           f"peak RSS {d_rss / 1024:.0f} MiB; analyze CPU / decode CPU = {a_cpu / d_cpu:.2f}  [target <= 2]")
+    w_wall, w_cpu, w_rss, _ = best(args.runs, lambda: timed(one_cpu + [decode_only, "--whole"] + files))
+    print(f"  for reference, each file decompressed whole into one buffer (decode::decode): {w_cpu:.3f} CPU-s, "
+          f"peak RSS {w_rss / 1024:.0f} MiB; analyze CPU / that = {a_cpu / w_cpu:.2f}")
 
     p_wall, p_cpu, p_rss, p_proc = best(args.runs, lambda: timed(cmd))
     if p_proc.stderr.strip().splitlines()[-1] != reconcile:

@@ -5,7 +5,10 @@
 //! counted and dropped, as `analyze` drops them once split).
 //!
 //! `make bench` runs it under `/usr/bin/time` next to `analyze`, so the two
-//! CPU times compare as "everything" against "decompression alone".
+//! CPU times compare as "everything" against "decompression alone". With
+//! `--whole`, each file is instead read whole and decompressed into one
+//! buffer by `decode::decode`, the way a handler holding whole objects
+//! would: reported beside it for reference.
 //!
 //! ```sh
 //! cargo run --profile bench -p ddb-audit-core --example decode_only -- target/bench-corpus/*.gz
@@ -44,16 +47,33 @@ fn decode_file(path: &str, piece: &mut [u8]) -> Result<(u64, u64), String> {
     Ok((compressed, count.0))
 }
 
+fn decode_whole(path: &str) -> Result<(u64, u64), String> {
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let json = ddb_audit_core::decode::decode(&bytes, u64::MAX).map_err(|e| e.to_string())?;
+    Ok((bytes.len() as u64, json.len() as u64))
+}
+
 fn main() -> ExitCode {
-    let paths: Vec<String> = std::env::args().skip(1).collect();
+    let mut paths: Vec<String> = std::env::args().skip(1).collect();
+    // `--whole`: each file read whole, then decompressed into one buffer by
+    // `decode::decode` (the way a handler that reads whole objects would).
+    let whole = paths.first().is_some_and(|a| a == "--whole");
+    if whole {
+        paths.remove(0);
+    }
     if paths.is_empty() {
-        eprintln!("usage: decode_only FILE...");
+        eprintln!("usage: decode_only [--whole] FILE...");
         return ExitCode::from(2);
     }
     let (mut compressed, mut decompressed) = (0u64, 0u64);
     let mut piece = vec![0u8; 128 * 1024];
     for path in &paths {
-        match decode_file(path, &mut piece) {
+        let result = if whole {
+            decode_whole(path)
+        } else {
+            decode_file(path, &mut piece)
+        };
+        match result {
             Ok((c, d)) => {
                 compressed += c;
                 decompressed += d;
