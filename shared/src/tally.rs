@@ -5,6 +5,8 @@
 //! both are sorted vectors: one allocation each, searched in place. Trees
 //! cost a node of hundreds of bytes per row before the first value, and
 //! building, merging and dropping them was most of the time spent folding.
+//! (A tally that does get many names moves to a tree; `Smallest` never
+//! holds more than its few.)
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -13,70 +15,162 @@ use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
 /// Calls per name, sorted by name: operations, indexes, user-agent families
 /// or error codes of one row.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Tally(Vec<(String, u64)>);
+///
+/// A sorted vector while it holds few names; past [`FEW_NAMES`] a B-tree,
+/// so that a forged trail giving one row thousands of names (each record
+/// may bring a new one) costs `n log n` rather than `n²` to fold.
+#[derive(Clone, Default)]
+pub struct Tally(Names);
+
+/// How many names a [`Tally`] keeps in a sorted vector.
+pub const FEW_NAMES: usize = 32;
+
+#[derive(Clone)]
+enum Names {
+    Few(Vec<(String, u64)>),
+    Many(BTreeMap<String, u64>),
+}
+
+impl Default for Names {
+    fn default() -> Self {
+        Names::Few(Vec::new())
+    }
+}
 
 impl Tally {
     /// An empty tally.
     pub const fn new() -> Self {
-        Tally(Vec::new())
+        Tally(Names::Few(Vec::new()))
     }
 
     /// Adds `by` to `name`'s count.
     pub fn add(&mut self, name: &str, by: u64) {
-        match self.0.binary_search_by(|(n, _)| n.as_str().cmp(name)) {
-            Ok(i) => self.0[i].1 += by,
-            Err(i) => self.0.insert(i, (name.to_owned(), by)),
+        match &mut self.0 {
+            Names::Few(names) => match names.binary_search_by(|(n, _)| n.as_str().cmp(name)) {
+                Ok(i) => names[i].1 += by,
+                Err(i) => self.insert(i, name.to_owned(), by),
+            },
+            Names::Many(names) => match names.get_mut(name) {
+                Some(n) => *n += by,
+                None => {
+                    names.insert(name.to_owned(), by);
+                }
+            },
         }
     }
 
     /// [`Tally::add`] for a name already owned, which is moved in.
     pub fn add_owned(&mut self, name: String, by: u64) {
-        match self.0.binary_search_by(|(n, _)| n.cmp(&name)) {
-            Ok(i) => self.0[i].1 += by,
-            Err(i) => self.0.insert(i, (name, by)),
+        match &mut self.0 {
+            Names::Few(names) => match names.binary_search_by(|(n, _)| n.cmp(&name)) {
+                Ok(i) => names[i].1 += by,
+                Err(i) => self.insert(i, name, by),
+            },
+            Names::Many(names) => *names.entry(name).or_insert(0) += by,
+        }
+    }
+
+    /// Inserts a new name at `at` of the vector, or moves to a tree when it is full.
+    fn insert(&mut self, at: usize, name: String, by: u64) {
+        if let Names::Few(names) = &mut self.0 {
+            if names.len() < FEW_NAMES {
+                names.insert(at, (name, by));
+                return;
+            }
+            let mut tree: BTreeMap<String, u64> = std::mem::take(names).into_iter().collect();
+            tree.insert(name, by);
+            self.0 = Names::Many(tree);
         }
     }
 
     /// Adds every count of `other`, moving its names.
     pub fn merge(&mut self, other: Tally) {
-        if self.0.is_empty() {
-            self.0 = other.0;
+        if self.is_empty() {
+            *self = other;
             return;
         }
-        for (name, by) in other.0 {
-            self.add_owned(name, by);
+        match other.0 {
+            Names::Few(names) => names.into_iter().for_each(|(n, by)| self.add_owned(n, by)),
+            Names::Many(names) => names.into_iter().for_each(|(n, by)| self.add_owned(n, by)),
         }
     }
 
     /// `name`'s count.
     pub fn get(&self, name: &str) -> Option<u64> {
-        self.0
-            .binary_search_by(|(n, _)| n.as_str().cmp(name))
-            .ok()
-            .map(|i| self.0[i].1)
+        match &self.0 {
+            Names::Few(names) => names
+                .binary_search_by(|(n, _)| n.as_str().cmp(name))
+                .ok()
+                .map(|i| names[i].1),
+            Names::Many(names) => names.get(name).copied(),
+        }
     }
 
     /// Names and counts, by name.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, u64)> + '_ {
-        self.0.iter().map(|(n, c)| (n.as_str(), *c))
+    pub fn iter(&self) -> TallyIter<'_> {
+        TallyIter(match &self.0 {
+            Names::Few(names) => NamesIter::Few(names.iter()),
+            Names::Many(names) => NamesIter::Many(names.iter()),
+        })
     }
 
     /// Number of names.
     pub fn len(&self) -> usize {
-        self.0.len()
+        match &self.0 {
+            Names::Few(names) => names.len(),
+            Names::Many(names) => names.len(),
+        }
     }
 
     /// No names yet.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.len() == 0
     }
 
     /// The same counts as a map.
     pub fn to_map(&self) -> BTreeMap<String, u64> {
-        self.0.iter().cloned().collect()
+        self.iter().map(|(n, c)| (n.to_owned(), c)).collect()
     }
 }
+
+/// The names and counts of a [`Tally`], by name.
+#[derive(Debug, Clone)]
+pub struct TallyIter<'a>(NamesIter<'a>);
+
+#[derive(Debug, Clone)]
+enum NamesIter<'a> {
+    Few(std::slice::Iter<'a, (String, u64)>),
+    Many(std::collections::btree_map::Iter<'a, String, u64>),
+}
+
+impl<'a> Iterator for TallyIter<'a> {
+    type Item = (&'a str, u64);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match &mut self.0 {
+            NamesIter::Few(names) => names.next().map(|(n, c)| (n.as_str(), *c)),
+            NamesIter::Many(names) => names.next().map(|(n, c)| (n.as_str(), *c)),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match &self.0 {
+            NamesIter::Few(names) => names.size_hint(),
+            NamesIter::Many(names) => names.size_hint(),
+        }
+    }
+}
+
+impl ExactSizeIterator for TallyIter<'_> {}
+
+/// Equal when the names and counts are, however they are held.
+impl PartialEq for Tally {
+    fn eq(&self, other: &Tally) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Tally {}
 
 impl fmt::Debug for Tally {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -258,6 +352,38 @@ mod tests {
         let mut empty = Tally::new();
         empty.merge(a.clone());
         assert_eq!(empty, a);
+    }
+
+    #[test]
+    fn a_tally_with_many_names_moves_to_a_tree_and_keeps_every_count() {
+        let names: Vec<String> = (0..FEW_NAMES * 4)
+            .map(|i| format!("op-{:03}", (i * 37) % (FEW_NAMES * 4)))
+            .collect();
+        let mut tally = Tally::new();
+        let mut expected = BTreeMap::new();
+        for (i, name) in names.iter().enumerate() {
+            tally.add(name, 1);
+            tally.add_owned(name.clone(), 1);
+            *expected.entry(name.clone()).or_insert(0) += 2;
+            assert_eq!(tally.len(), i + 1);
+            assert_eq!(matches!(tally.0, Names::Many(_)), i + 1 > FEW_NAMES);
+        }
+        assert_eq!(tally, expected);
+        assert_eq!(tally.iter().len(), names.len());
+        assert_eq!(tally.get("op-005"), Some(2));
+        // A tree and a vector with the same counts are equal, and merge either way.
+        let few: Tally = [("op-001", 1), ("zz", 5)].into_iter().collect();
+        let mut big = tally.clone();
+        big.merge(few.clone());
+        let mut small = few;
+        small.merge(tally.clone());
+        assert_eq!(big, small);
+        assert_eq!(big.get("op-001"), Some(3));
+        assert_eq!(big.get("zz"), Some(5));
+        assert_eq!(
+            serde_json::to_string(&big).unwrap_or_default(),
+            serde_json::to_string(&big.to_map()).unwrap_or_default()
+        );
     }
 
     #[test]
