@@ -719,7 +719,6 @@ fn identity_of_length(len: usize) -> serde_json::Value {
 mod through_the_store {
     use std::collections::BTreeMap;
 
-    use anyhow::Context as _;
     use ddb_audit_core::attribute::Rules;
     use ddb_audit_core::config::Config;
     use ddb_audit_core::ingest::{handle_logs, handle_s3, Deps};
@@ -860,13 +859,13 @@ mod through_the_store {
             }));
         }
         let file = trail_file(&records);
-        deps.s3
-            .put_object()
-            .bucket(BUCKET)
-            .key("AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/15/delimiters.json")
-            .body(file.clone().into())
-            .send()
-            .await?;
+        ddb_audit_tests::put_object(
+            &deps.s3,
+            BUCKET,
+            "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/15/delimiters.json",
+            file.clone(),
+        )
+        .await?;
         let response = handle_s3(
             &deps,
             sqs(&[(
@@ -976,32 +975,25 @@ mod through_the_store {
             let key = format!("{prefix}{name}");
             let records: Vec<Record> = (0..=i).map(|_| Record::on("GetItem", "orders")).collect();
             let file = gzip(&trail_file(&records));
-            deps.s3
-                .put_object()
-                .bucket(BUCKET)
-                .key(&key)
-                .body(file.clone().into())
-                .send()
-                .await
-                .with_context(|| format!("putting {key:?}"))?;
+            ddb_audit_tests::put_object(&deps.s3, BUCKET, &key, file.clone()).await?;
             inputs.push(file);
             bodies.push((format!("m{i}"), notification(&url_encode(&key), 100)));
         }
         // Empty things.
-        deps.s3
-            .put_object()
-            .bucket(BUCKET)
-            .key(format!("{prefix}zero.json.gz"))
-            .body(Vec::new().into())
-            .send()
-            .await?;
-        deps.s3
-            .put_object()
-            .bucket(BUCKET)
-            .key(format!("{prefix}empty.json"))
-            .body(br#"{"Records":[]}"#.to_vec().into())
-            .send()
-            .await?;
+        ddb_audit_tests::put_object(
+            &deps.s3,
+            BUCKET,
+            &format!("{prefix}zero.json.gz"),
+            Vec::new(),
+        )
+        .await?;
+        ddb_audit_tests::put_object(
+            &deps.s3,
+            BUCKET,
+            &format!("{prefix}empty.json"),
+            br#"{"Records":[]}"#.to_vec(),
+        )
+        .await?;
         bodies.push((
             "zero".into(),
             notification(&url_encode(&format!("{prefix}zero.json.gz")), 0),
@@ -1066,13 +1058,7 @@ mod through_the_store {
         let (_moto, deps) = env(&[]).await?;
         let key = format!("AWSLogs/{ACCOUNT}/CloudTrail/{REGION}/2024/03/15/ok.json");
         let file = trail_file(&[Record::on("GetItem", "orders")]);
-        deps.s3
-            .put_object()
-            .bucket(BUCKET)
-            .key(&key)
-            .body(file.clone().into())
-            .send()
-            .await?;
+        ddb_audit_tests::put_object(&deps.s3, BUCKET, &key, file.clone()).await?;
         let bad_bodies = [
             ("not-json", "cust-7781 is not JSON".to_owned()),
             ("records-object", r#"{"Records": {"s3": 1}}"#.to_owned()),
@@ -1130,13 +1116,7 @@ mod through_the_store {
         let (_moto, deps) = env(&[("MAX_DECOMPRESSED_BYTES", "1048576")]).await?;
         let key = format!("AWSLogs/{ACCOUNT}/CloudTrail/{REGION}/2024/03/15/bomb.json.gz");
         let bomb = ddb_audit_tests::gzip_bomb(10 << 30);
-        deps.s3
-            .put_object()
-            .bucket(BUCKET)
-            .key(&key)
-            .body(bomb.into())
-            .send()
-            .await?;
+        ddb_audit_tests::put_object(&deps.s3, BUCKET, &key, bomb).await?;
         let response = handle_s3(&deps, sqs(&[("bomb", notification(&key, 1))])?).await?;
         assert!(response.batch_item_failures.is_empty());
         let rejects = deps.store.rejects().await?;

@@ -104,14 +104,7 @@ async fn stored(env: &Env) -> anyhow::Result<Vec<Row>> {
 }
 
 async fn put_object(env: &Env, key: &str, body: Vec<u8>) -> anyhow::Result<()> {
-    env.deps
-        .s3
-        .put_object()
-        .bucket(BUCKET)
-        .key(key)
-        .body(body.into())
-        .send()
-        .await?;
+    ddb_audit_tests::put_object(&env.deps.s3, BUCKET, key, body).await?;
     Ok(())
 }
 

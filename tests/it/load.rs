@@ -370,13 +370,7 @@ async fn hundreds_of_batches_through_faults_and_restarts_count_exactly_once() ->
     let batches = Arc::new(batches);
     for batch in batches.iter() {
         if let Batch::Object(key, body) = batch {
-            direct_s3
-                .put_object()
-                .bucket(BUCKET)
-                .key(key)
-                .body(body.clone().into())
-                .send()
-                .await?;
+            ddb_audit_tests::put_object(&direct_s3, BUCKET, key, body.clone()).await?;
         }
     }
     let deps = Arc::new(Deps {

@@ -86,14 +86,7 @@ impl Env {
             "AWSLogs/{ACCOUNT}/CloudTrail/{REGION}/2024/03/15/n{}.json",
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
-        self.ingest
-            .s3
-            .put_object()
-            .bucket(BUCKET)
-            .key(&key)
-            .body(file.into())
-            .send()
-            .await?;
+        ddb_audit_tests::put_object(&self.ingest.s3, BUCKET, &key, file).await?;
         let event = json!({"Records": [{
             "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": REGION,
             "eventTime": "2024-03-15T12:06:00.000Z", "eventName": "ObjectCreated:Put",

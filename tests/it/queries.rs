@@ -77,16 +77,12 @@ impl Env {
 
     /// Puts a CloudTrail file (gzipped) and returns its ETag as S3 gives it.
     fn put(&self, key: &str, body: Vec<u8>) -> anyhow::Result<String> {
-        let put = self.rt.block_on(
-            self.deps
-                .s3
-                .put_object()
-                .bucket(BUCKET)
-                .key(key)
-                .body(body.into())
-                .send(),
-        )?;
-        Ok(put.e_tag().unwrap_or_default().to_owned())
+        self.rt.block_on(ddb_audit_tests::put_object(
+            &self.deps.s3,
+            BUCKET,
+            key,
+            body,
+        ))
     }
 
     /// Runs `ddb-audit ARGS --summary-table SUMMARY --endpoint-url MOTO`.

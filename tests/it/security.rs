@@ -298,13 +298,7 @@ async fn no_key_value_literal_or_access_key_id_is_stored_logged_or_published() -
         bad_shape.clone().into_bytes(),
         cut[..cut.len() / 2].to_vec(),
     ]) {
-        deps.s3
-            .put_object()
-            .bucket(BUCKET)
-            .key(key)
-            .body(body.into())
-            .send()
-            .await?;
+        ddb_audit_tests::put_object(&deps.s3, BUCKET, key, body).await?;
     }
     // tracing caches, per call site, whether any subscriber wants its
     // events. A call site first reached by another test while this

@@ -9,6 +9,8 @@ pub mod stack;
 pub mod stream;
 
 use std::path::PathBuf;
+
+use anyhow::Context as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ddb_audit_core::attribute::Rules;
@@ -59,6 +61,25 @@ pub fn test_store(client: aws_sdk_dynamodb::Client, config: &Config) -> SummaryS
         cap: std::time::Duration::from_millis(200),
     })
     .with_concurrency(2)
+}
+
+/// Puts `body` at `key` in `bucket`, as CloudTrail delivers a file; returns
+/// the object's ETag.
+pub async fn put_object(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    body: Vec<u8>,
+) -> anyhow::Result<String> {
+    let put = s3
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(body.into())
+        .send()
+        .await
+        .with_context(|| format!("putting {key:?} in {bucket}"))?;
+    Ok(put.e_tag().unwrap_or_default().to_owned())
 }
 
 /// The workspace root.
