@@ -566,7 +566,8 @@ impl Ctx<'_> {
 
 /// The longest UTF-8 prefix of `bytes`, and whether it is all of them.
 fn utf8_prefix(bytes: &[u8]) -> (&str, bool) {
-    match std::str::from_utf8(bytes) {
+    // simdutf8's check for the common case, std's for where it fails.
+    match simdutf8::compat::from_utf8(bytes) {
         Ok(text) => (text, true),
         Err(e) => (
             std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default(),

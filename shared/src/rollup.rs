@@ -7,6 +7,7 @@
 
 use std::hash::{Hash, Hasher};
 
+use compact_str::CompactString;
 use hashbrown::{Equivalent, HashMap};
 
 use crate::attribute::Call;
@@ -28,13 +29,25 @@ pub const MAX_PROBLEMS: usize = 100;
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct RollupKey {
     /// The account that owns the table (for account-level calls, the account called).
-    pub account: String,
+    pub account: CompactString,
     /// The table's region.
-    pub region: String,
+    pub region: CompactString,
     /// The table; `None` for calls that name no table (`ListTables`).
-    pub table: Option<String>,
+    pub table: Option<CompactString>,
     /// The caller string.
-    pub caller: String,
+    pub caller: CompactString,
+}
+
+impl RollupKey {
+    /// The key of `caller`'s row on `table` (`None`: the account-level row).
+    pub fn new(account: &str, region: &str, table: Option<&str>, caller: &str) -> Self {
+        RollupKey {
+            account: account.into(),
+            region: region.into(),
+            table: table.map(CompactString::new),
+            caller: caller.into(),
+        }
+    }
 }
 
 /// A borrowed [`RollupKey`], for looking up rows without allocating.
@@ -94,12 +107,7 @@ impl Equivalent<RollupKey> for KeyRef<'_> {
 
 impl KeyRef<'_> {
     fn to_owned_key(self) -> RollupKey {
-        RollupKey {
-            account: self.account.to_owned(),
-            region: self.region.to_owned(),
-            table: self.table.map(str::to_owned),
-            caller: self.caller.to_owned(),
-        }
+        RollupKey::new(self.account, self.region, self.table, self.caller)
     }
 }
 

@@ -1032,12 +1032,7 @@ pub fn row_from_item(item: &HashMap<String, AttributeValue>) -> Option<Row> {
 
 /// The partition of a table's rows (`table: None`: the account-level row).
 fn partition(account: &str, region: &str, table: Option<&str>) -> String {
-    summary::row_pk(&crate::rollup::RollupKey {
-        account: account.to_owned(),
-        region: region.to_owned(),
-        table: table.map(str::to_owned),
-        caller: String::new(),
-    })
+    summary::row_pk(&crate::rollup::RollupKey::new(account, region, table, ""))
 }
 
 /// Reads a reject item back; `None` for other items.

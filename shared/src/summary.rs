@@ -268,13 +268,13 @@ pub fn plan(source_id: &str, batch: &Batch, retention: Retention) -> Plan {
 
 fn counter_update(pk: String, sk: String, key: &RollupKey, r: &Rollup) -> CounterUpdate {
     let mut describe = vec![
-        ("account", key.account.clone()),
-        ("region", key.region.clone()),
-        ("caller", key.caller.clone()),
+        ("account", key.account.to_string()),
+        ("region", key.region.to_string()),
+        ("caller", key.caller.to_string()),
         ("caller_type", r.caller_type.as_str().to_owned()),
     ];
     if let Some(table) = &key.table {
-        describe.push(("table", table.clone()));
+        describe.push(("table", table.to_string()));
     }
     let mut adds = Vec::new();
     for (name, value) in [

@@ -11,6 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use compact_str::CompactString;
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
 /// Calls per name, sorted by name: operations, indexes, user-agent families
@@ -27,8 +28,8 @@ pub const FEW_NAMES: usize = 32;
 
 #[derive(Clone)]
 enum Names {
-    Few(Vec<(String, u64)>),
-    Many(BTreeMap<String, u64>),
+    Few(Vec<(CompactString, u64)>),
+    Many(BTreeMap<CompactString, u64>),
 }
 
 impl Default for Names {
@@ -48,19 +49,19 @@ impl Tally {
         match &mut self.0 {
             Names::Few(names) => match names.binary_search_by(|(n, _)| n.as_str().cmp(name)) {
                 Ok(i) => names[i].1 += by,
-                Err(i) => self.insert(i, name.to_owned(), by),
+                Err(i) => self.insert(i, CompactString::new(name), by),
             },
             Names::Many(names) => match names.get_mut(name) {
                 Some(n) => *n += by,
                 None => {
-                    names.insert(name.to_owned(), by);
+                    names.insert(CompactString::new(name), by);
                 }
             },
         }
     }
 
     /// [`Tally::add`] for a name already owned, which is moved in.
-    pub fn add_owned(&mut self, name: String, by: u64) {
+    fn add_owned(&mut self, name: CompactString, by: u64) {
         match &mut self.0 {
             Names::Few(names) => match names.binary_search_by(|(n, _)| n.cmp(&name)) {
                 Ok(i) => names[i].1 += by,
@@ -71,13 +72,14 @@ impl Tally {
     }
 
     /// Inserts a new name at `at` of the vector, or moves to a tree when it is full.
-    fn insert(&mut self, at: usize, name: String, by: u64) {
+    fn insert(&mut self, at: usize, name: CompactString, by: u64) {
         if let Names::Few(names) = &mut self.0 {
             if names.len() < FEW_NAMES {
                 names.insert(at, (name, by));
                 return;
             }
-            let mut tree: BTreeMap<String, u64> = std::mem::take(names).into_iter().collect();
+            let mut tree: BTreeMap<CompactString, u64> =
+                std::mem::take(names).into_iter().collect();
             tree.insert(name, by);
             self.0 = Names::Many(tree);
         }
@@ -139,8 +141,8 @@ pub struct TallyIter<'a>(NamesIter<'a>);
 
 #[derive(Debug, Clone)]
 enum NamesIter<'a> {
-    Few(std::slice::Iter<'a, (String, u64)>),
-    Many(std::collections::btree_map::Iter<'a, String, u64>),
+    Few(std::slice::Iter<'a, (CompactString, u64)>),
+    Many(std::collections::btree_map::Iter<'a, CompactString, u64>),
 }
 
 impl<'a> Iterator for TallyIter<'a> {
@@ -213,7 +215,7 @@ impl Serialize for Tally {
 /// services), at most `N`, sorted. Keeping the smallest rather than the
 /// first makes the result independent of record order and exact under merging.
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct Smallest<const N: usize>(Vec<String>);
+pub struct Smallest<const N: usize>(Vec<CompactString>);
 
 impl<const N: usize> Smallest<N> {
     /// An empty set.
@@ -226,13 +228,13 @@ impl<const N: usize> Smallest<N> {
         if let Err(i) = self.0.binary_search_by(|v| v.as_str().cmp(value)) {
             if i < N {
                 self.0.truncate(N - 1);
-                self.0.insert(i, value.to_owned());
+                self.0.insert(i, CompactString::new(value));
             }
         }
     }
 
     /// [`Smallest::offer`] for a value already owned, which is moved in.
-    pub fn offer_owned(&mut self, value: String) {
+    fn offer_owned(&mut self, value: CompactString) {
         if let Err(i) = self.0.binary_search(&value) {
             if i < N {
                 self.0.truncate(N - 1);
@@ -254,7 +256,7 @@ impl<const N: usize> Smallest<N> {
 
     /// The values, smallest first.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
-        self.0.iter().map(String::as_str)
+        self.0.iter().map(CompactString::as_str)
     }
 
     /// Number of values.
@@ -274,12 +276,12 @@ impl<const N: usize> Smallest<N> {
 
     /// The values as a set.
     pub fn to_set(&self) -> BTreeSet<String> {
-        self.0.iter().cloned().collect()
+        self.0.iter().map(|v| v.to_string()).collect()
     }
 
     /// The values as a list, smallest first.
     pub fn to_vec(&self) -> Vec<String> {
-        self.0.clone()
+        self.0.iter().map(|v| v.to_string()).collect()
     }
 }
 
@@ -326,7 +328,7 @@ mod tests {
         for name in ["Query", "GetItem", "Query", "BatchGetItem"] {
             t.add(name, 1);
         }
-        t.add_owned("GetItem".to_owned(), 5);
+        t.add_owned("GetItem".into(), 5);
         assert_eq!(
             t.iter().collect::<Vec<_>>(),
             [("BatchGetItem", 1), ("GetItem", 6), ("Query", 2)]
@@ -363,7 +365,7 @@ mod tests {
         let mut expected = BTreeMap::new();
         for (i, name) in names.iter().enumerate() {
             tally.add(name, 1);
-            tally.add_owned(name.clone(), 1);
+            tally.add_owned(name.as_str().into(), 1);
             *expected.entry(name.clone()).or_insert(0) += 2;
             assert_eq!(tally.len(), i + 1);
             assert_eq!(matches!(tally.0, Names::Many(_)), i + 1 > FEW_NAMES);
@@ -395,7 +397,7 @@ mod tests {
         values
             .iter()
             .rev()
-            .for_each(|v| backward.offer_owned((*v).to_owned()));
+            .for_each(|v| backward.offer_owned((*v).into()));
         assert_eq!(forward.iter().collect::<Vec<_>>(), ["a", "b", "c"]);
         assert_eq!(forward, backward);
         assert!(forward.contains("b") && !forward.contains("d"));

@@ -26,12 +26,7 @@ fn map(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
 }
 
 fn key(account: &str, region: &str, table: Option<&str>, caller: &str) -> RollupKey {
-    RollupKey {
-        account: account.to_owned(),
-        region: region.to_owned(),
-        table: table.map(str::to_owned),
-        caller: caller.to_owned(),
-    }
+    RollupKey::new(account, region, table, caller)
 }
 
 fn stream_arn(table: &str) -> String {

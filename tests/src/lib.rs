@@ -178,12 +178,9 @@ pub fn row<'b>(
     table: Option<&str>,
     caller: &str,
 ) -> Option<&'b Rollup> {
-    batch.lifetime.get(&RollupKey {
-        account: account.to_owned(),
-        region: region.to_owned(),
-        table: table.map(str::to_owned),
-        caller: caller.to_owned(),
-    })
+    batch
+        .lifetime
+        .get(&RollupKey::new(account, region, table, caller))
 }
 
 /// The lifetime row of a table in the sample account and region; panics
@@ -202,7 +199,11 @@ pub fn keys(batch: &Batch) -> Vec<RollupKey> {
 
 /// The callers of a batch's lifetime rows, sorted and deduplicated.
 pub fn callers(batch: &Batch) -> Vec<String> {
-    let mut callers: Vec<String> = batch.lifetime.keys().map(|k| k.caller.clone()).collect();
+    let mut callers: Vec<String> = batch
+        .lifetime
+        .keys()
+        .map(|k| k.caller.to_string())
+        .collect();
     callers.sort();
     callers.dedup();
     callers
