@@ -194,11 +194,34 @@ impl<'a> RowRef<'a> {
 /// Formats Unix seconds the way CloudTrail writes `eventTime`
 /// (`2024-03-15T12:05:09Z`).
 pub fn format_time(unix: i64) -> String {
+    let Ok(t) = OffsetDateTime::from_unix_timestamp(unix) else {
+        return unix.to_string();
+    };
+    // Years 0 to 9999 (every real one) are written here: `time`'s general
+    // formatter took a tenth of the time spent writing rows.
+    if let Ok(year) = u16::try_from(t.year()) {
+        if year <= 9999 {
+            let mut text = String::with_capacity(20);
+            let parts = [
+                (u32::from(year), 4, '-'),
+                (u32::from(u8::from(t.month())), 2, '-'),
+                (u32::from(t.day()), 2, 'T'),
+                (u32::from(t.hour()), 2, ':'),
+                (u32::from(t.minute()), 2, ':'),
+                (u32::from(t.second()), 2, 'Z'),
+            ];
+            for (value, width, after) in parts {
+                for place in (0..width).rev() {
+                    let digit = value / 10u32.pow(place) % 10;
+                    text.push(char::from(b'0' + digit as u8));
+                }
+                text.push(after);
+            }
+            return text;
+        }
+    }
     let format = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| t.format(&format).ok())
-        .unwrap_or_else(|| unix.to_string())
+    t.format(&format).unwrap_or_else(|_| unix.to_string())
 }
 
 /// Formats days since the Unix epoch as `YYYY-MM-DD`.
@@ -211,6 +234,47 @@ pub fn format_day(day: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_are_written_as_time_writes_them() {
+        let format = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+        let max = OffsetDateTime::new_utc(
+            time::Date::from_calendar_date(9999, time::Month::December, 31).unwrap(),
+            time::Time::from_hms(23, 59, 59).unwrap(),
+        )
+        .unix_timestamp();
+        let min = OffsetDateTime::new_utc(
+            time::Date::from_calendar_date(-9999, time::Month::January, 1).unwrap(),
+            time::Time::MIDNIGHT,
+        )
+        .unix_timestamp();
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut times = vec![
+            0,
+            -1,
+            1,
+            86_399,
+            86_400,
+            max,
+            max + 1,
+            min,
+            min - 1,
+            -62_167_219_200,
+        ];
+        for _ in 0..2_000 {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            times.push((state >> 1) as i64 % (max - min) + min);
+        }
+        for unix in times {
+            let expected = OffsetDateTime::from_unix_timestamp(unix)
+                .ok()
+                .and_then(|t| t.format(&format).ok())
+                .unwrap_or_else(|| unix.to_string());
+            assert_eq!(format_time(unix), expected, "{unix}");
+        }
+    }
 
     #[test]
     fn times_round_trip_in_cloudtrail_format() {
