@@ -539,7 +539,11 @@ mod tests {
                     for filler in [b'a', b' ', 0x7f, 0x80, 0xff] {
                         let mut bytes = vec![filler; len];
                         bytes[at] = special;
-                        assert_eq!(special_at(&bytes), Some(at), "{len} {at} {special} {filler}");
+                        assert_eq!(
+                            special_at(&bytes),
+                            Some(at),
+                            "{len} {at} {special} {filler}"
+                        );
                         assert_eq!(special_at_swar(&bytes), Some(at));
                     }
                 }
