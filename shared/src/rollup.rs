@@ -25,7 +25,8 @@ pub type SourceSet = Smallest<MAX_SOURCES>;
 /// How many record problems a batch keeps in full; the rest are only counted.
 pub const MAX_PROBLEMS: usize = 100;
 
-/// The identity of a rollup row.
+/// The identity of a rollup row. Accounts, regions and most table names fit
+/// in a `CompactString` without an allocation.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct RollupKey {
     /// The account that owns the table (for account-level calls, the account called).
