@@ -218,12 +218,30 @@ impl InputReader {
     /// [`InputStream::finish`]. Like [`InputReader::read_alone`], it leaves
     /// out the eventIDs already remembered and remembers none.
     pub fn start<'r>(&'r self, origin: &'r str) -> InputStream<'r> {
-        self.start_chunked(origin, CHUNK)
+        self.stream(self.ctx(origin), CHUNK)
     }
 
+    /// Like [`InputReader::start`], but adds the input to `before`, what the
+    /// inputs read before it this way gave: its rollups and counters go into
+    /// theirs, and their eventIDs are left out of it as remembered ones are.
+    /// The result holds all of them, so that a run of inputs needs no merge
+    /// per input. On error `before` is lost with the input (part of which may
+    /// be in it): read those inputs again.
+    pub fn start_after<'r>(&'r self, origin: &'r str, before: ReadInput) -> InputStream<'r> {
+        let mut ctx = self.ctx(origin);
+        ctx.batch = before.batch;
+        ctx.local_seen = before.event_ids;
+        self.stream(ctx, CHUNK)
+    }
+
+    #[cfg(test)]
     fn start_chunked<'r>(&'r self, origin: &'r str, chunk: usize) -> InputStream<'r> {
+        self.stream(self.ctx(origin), chunk)
+    }
+
+    fn stream<'r>(&'r self, ctx: Ctx<'r>, chunk: usize) -> InputStream<'r> {
         let records = Records {
-            ctx: self.ctx(origin),
+            ctx,
             splitter: Splitter::new(self.limits.max_record_bytes),
             buf: Vec::new(),
             start: 0,
@@ -890,6 +908,31 @@ mod tests {
             stream.push(part)?;
         }
         stream.finish()
+    }
+
+    #[test]
+    fn inputs_read_one_after_another_add_up_as_merged_ones_do() {
+        // Records 0..300 and 200..500: a hundred eventIDs in both.
+        let first = gzip(&file(300));
+        let body: Vec<String> = (200..500).map(record).collect();
+        let second = gzip(format!("{{\"Records\":[{}]}}", body.join(",")).as_bytes());
+        let mut reader = InputReader::default();
+        let one = reader.read_alone("first", &first).unwrap();
+        reader.remember(one.event_ids);
+        let two = reader.read_alone("second", &second).unwrap();
+        let mut merged = one.batch;
+        merged.merge(two.batch);
+
+        let reader = InputReader::default();
+        let one = streamed(&reader, &first, 4096).unwrap();
+        let mut stream = reader.start_after("second", one);
+        stream.push(&second).unwrap();
+        let both = stream.finish().unwrap();
+        assert_eq!(both.batch.counts, merged.counts);
+        assert_eq!(both.batch.counts.attributed, 500);
+        assert_eq!(both.batch.lifetime, merged.lifetime);
+        assert_eq!(both.batch.daily, merged.daily);
+        assert_eq!(both.event_ids.len(), 500);
     }
 
     #[test]
