@@ -34,12 +34,8 @@ pub(crate) fn run(
         ..Limits::default()
     };
     let app_names = crate::output::app_names(args.app_names.as_deref())?;
-    let mut run = Batch::default();
-    let mut failed = 0usize;
-    let mut read = 0usize;
-    let mut empty = 0usize;
-
     let mut inputs = Vec::new();
+    let mut failed = 0usize;
     for path in &args.paths {
         if let Err(e) = collect(path, &mut inputs) {
             writeln!(err, "{}: cannot read: {e}", path.display())?;
@@ -47,10 +43,6 @@ pub(crate) fn run(
         }
     }
 
-    // Files are read on as many threads as there are processors, each into
-    // its own batch, and settled here in the order they were given: merged,
-    // or named on stderr. An eventID counts once per run: a file that shares
-    // eventIDs with an earlier one is read again leaving those out.
     let reader = |rules| {
         let reader = InputReader::new(rules, limits);
         if args.by_day {
@@ -59,45 +51,56 @@ pub(crate) fn run(
             reader.lifetime_only()
         }
     };
-    let mut counted = reader(rules.clone());
-    let alone = reader(rules);
-    let mut settle = |path: &Path, result: Result<ReadInput, FileError>| -> std::io::Result<()> {
-        let result = match result {
-            Ok(input) if counted.seen().overlaps(&input.event_ids) => {
-                read_file(&counted, path, limits)
-            }
-            other => other,
-        };
-        let origin = path.display();
-        match result {
-            Ok(input) => {
-                read += 1;
-                counted.remember(input.event_ids);
-                run.merge(input.batch);
-            }
-            Err(FileError::Input(Error::Empty)) => {
-                writeln!(err, "{origin}: skipped: empty file")?;
-                empty += 1;
-            }
-            Err(FileError::Input(e)) => {
-                writeln!(err, "{origin}: cannot read: {e} ({})", e.reason())?;
-                failed += 1;
-            }
-            Err(FileError::File(e)) => {
-                writeln!(err, "{origin}: cannot read: {e}")?;
-                failed += 1;
-            }
-        }
-        Ok(())
+    let mut settled = Settled {
+        counted: reader(rules.clone()),
+        run: Batch::default(),
+        read: 0,
+        failed,
+        empty: 0,
+        err,
     };
-    let threads = std::thread::available_parallelism()
+    let alone = reader(rules);
+    let threads = args
+        .jobs
+        .or_else(|| std::thread::available_parallelism().ok())
         .map_or(1, |n| n.get())
         .min(inputs.len());
     if threads <= 1 {
+        // One thread: each file is read into the batch of the files read
+        // before it (`InputReader::start_after`), so that the run merges
+        // once, not once per file. A file that cannot be read may have left
+        // part of itself in that batch: the files before it are then read
+        // again and settled one by one, as the threads' files are.
+        let mut after: Option<ReadInput> = None;
+        let mut batched: Vec<&PathBuf> = Vec::new();
         for path in &inputs {
-            settle(path, read_file(&alone, path, limits))?;
+            let result = open_file(path, limits)
+                .and_then(|file| read_open(&settled.counted, path, file, after.take()));
+            match result {
+                Ok(input) => {
+                    after = Some(input);
+                    batched.push(path);
+                }
+                Err(e) => {
+                    if let Some(input) = after.take() {
+                        // Nothing of this file was read: the batch stands.
+                        settled.batch(batched.len(), input);
+                    } else {
+                        for earlier in batched.iter() {
+                            settled.settle(earlier, read_file(&alone, earlier, limits))?;
+                        }
+                    }
+                    batched.clear();
+                    settled.settle(path, Err(e))?;
+                }
+            }
+        }
+        if let Some(input) = after {
+            settled.batch(batched.len(), input);
         }
     } else {
+        // Files are read on as many threads as there are processors, each
+        // into its own batch, and settled here in the order they were given.
         let next = AtomicUsize::new(0);
         std::thread::scope(|scope| -> std::io::Result<()> {
             let (tx, rx) = mpsc::channel();
@@ -117,13 +120,21 @@ pub(crate) fn run(
             for (i, result) in rx {
                 waiting.insert(i, result);
                 while let Some(result) = waiting.remove(&due) {
-                    settle(&inputs[due], result)?;
+                    settled.settle(&inputs[due], result)?;
                     due += 1;
                 }
             }
             Ok(())
         })?;
     }
+    let Settled {
+        run,
+        read,
+        failed,
+        empty,
+        err,
+        ..
+    } = settled;
 
     for problem in run.problems.iter().take(MAX_PRINTED_PROBLEMS) {
         writeln!(err, "warning: {problem}")?;
@@ -218,22 +229,93 @@ enum FileError {
     Input(Error),
 }
 
-/// Reads a file as a stream of pieces, refusing one larger than the cap
-/// before reading it: a compressed file is never larger than what it
-/// decompresses to, give or take gzip's few bytes of framing.
+/// What has been settled of a run: the files merged (in the order given)
+/// or named on stderr.
+struct Settled<'e> {
+    /// Counts each eventID once across the files settled.
+    counted: InputReader,
+    run: Batch,
+    read: usize,
+    failed: usize,
+    empty: usize,
+    err: &'e mut dyn Write,
+}
+
+impl Settled<'_> {
+    /// Settles one file read alone: merged (after it is read again leaving
+    /// out the eventIDs of earlier files, if it shares any), or named.
+    fn settle(&mut self, path: &Path, result: Result<ReadInput, FileError>) -> std::io::Result<()> {
+        let result = match result {
+            Ok(input) if self.counted.seen().overlaps(&input.event_ids) => {
+                open_file(path, self.counted.limits())
+                    .and_then(|file| read_open(&self.counted, path, file, None))
+            }
+            other => other,
+        };
+        let origin = path.display();
+        match result {
+            Ok(input) => self.batch(1, input),
+            Err(FileError::Input(Error::Empty)) => {
+                writeln!(self.err, "{origin}: skipped: empty file")?;
+                self.empty += 1;
+            }
+            Err(FileError::Input(e)) => {
+                writeln!(self.err, "{origin}: cannot read: {e} ({})", e.reason())?;
+                self.failed += 1;
+            }
+            Err(FileError::File(e)) => {
+                writeln!(self.err, "{origin}: cannot read: {e}")?;
+                self.failed += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Settles `files` files read into one batch by the counting reader.
+    fn batch(&mut self, files: usize, input: ReadInput) {
+        self.read += files;
+        self.counted.remember(input.event_ids);
+        self.run.merge(input.batch);
+    }
+}
+
+/// Reads a file alone: see [`open_file`] and [`read_open`].
 fn read_file(reader: &InputReader, path: &Path, limits: Limits) -> Result<ReadInput, FileError> {
+    open_file(path, limits).and_then(|file| read_open(reader, path, file, None))
+}
+
+/// Opens a file to read, refusing one larger than the cap before reading
+/// it (a compressed file is never larger than what it decompresses to, give
+/// or take gzip's few bytes of framing) and saying so of an empty one.
+fn open_file(path: &Path, limits: Limits) -> Result<std::fs::File, FileError> {
     let cap = limits.max_decompressed;
-    let len = std::fs::metadata(path)
-        .map_err(|e| FileError::File(e.to_string()))?
-        .len();
-    if len > cap.saturating_add(1024) {
+    let meta = std::fs::metadata(path).map_err(|e| FileError::File(e.to_string()))?;
+    if meta.len() > cap.saturating_add(1024) {
         return Err(FileError::File(format!(
-            "{len} bytes, larger than the decompression cap of {cap} bytes"
+            "{} bytes, larger than the decompression cap of {cap} bytes",
+            meta.len()
         )));
     }
-    let mut file = std::fs::File::open(path).map_err(|e| FileError::File(e.to_string()))?;
+    // Only a regular file's length is known: a pipe says 0 and may hold more.
+    if meta.is_file() && meta.len() == 0 {
+        return Err(FileError::Input(Error::Empty));
+    }
+    std::fs::File::open(path).map_err(|e| FileError::File(e.to_string()))
+}
+
+/// Reads an open file as a stream of pieces, after `before` (the files read
+/// before it into the same batch) when given.
+fn read_open(
+    reader: &InputReader,
+    path: &Path,
+    mut file: std::fs::File,
+    before: Option<ReadInput>,
+) -> Result<ReadInput, FileError> {
     let origin = path.display().to_string();
-    let mut stream = reader.start(&origin);
+    let mut stream = match before {
+        Some(before) => reader.start_after(&origin, before),
+        None => reader.start(&origin),
+    };
     let mut piece = vec![0u8; 128 * 1024];
     loop {
         let n = match file.read(&mut piece) {

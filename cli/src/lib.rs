@@ -179,6 +179,10 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "FILE", env = "APP_NAMES_FILE")]
     app_names: Option<PathBuf>,
 
+    /// Read files on at most this many threads (default: one per processor).
+    #[arg(long, value_name = "N")]
+    jobs: Option<std::num::NonZeroUsize>,
+
     /// Refuse any input that decompresses to more than this many bytes.
     #[arg(long, value_name = "BYTES", env = "MAX_DECOMPRESSED_BYTES",
           default_value_t = ddb_audit_core::decode::DEFAULT_MAX_DECOMPRESSED)]

@@ -265,6 +265,79 @@ fn over_cap_and_empty_inputs_are_named() {
 }
 
 #[test]
+fn one_thread_and_several_count_the_same_whatever_fails_between_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let t = "2024-03-15T12:00:00Z";
+    let calls = |ids: std::ops::Range<usize>, prefix: &str, role: &str| -> Vec<String> {
+        ids.map(|i| record(&format!("{prefix}{i}"), &format!("t{}", i % 3), role, t))
+            .collect()
+    };
+    write(
+        dir.path(),
+        "a.json.gz",
+        &gzip(&trail_file(&calls(0..5, "a", "first"))),
+    );
+    // Shares a3 and a4 with a: they count once.
+    let mut b = calls(3..5, "a", "first");
+    b.extend(calls(0..4, "b", "second"));
+    write(dir.path(), "b.json", &trail_file(&b));
+    // Cut short after more than a chunk of records: one thread has folded
+    // part of it into the batch of a and b before finding out.
+    let c = gzip(&trail_file(&calls(0..3_000, "c", "partial")));
+    write(dir.path(), "c.json.gz", &c[..c.len() * 7 / 10]);
+    write(dir.path(), "d.json", b"");
+    let mut e = calls(0..2, "e", "fifth");
+    e.push(r#"{"eventSource":"dynamodb.amazonaws.com","eventName":5,"eventID":"x"}"#.to_owned());
+    write(dir.path(), "e.json", &trail_file(&e));
+    // The eventIDs of the file that could not be read count here.
+    write(
+        dir.path(),
+        "f.json.gz",
+        &gzip(&trail_file(&calls(0..3, "c", "after"))),
+    );
+    let folder = dir.path().display().to_string();
+    for by_day in [false, true] {
+        let run = |jobs: &str| {
+            let mut args = vec!["analyze", "--format", "json", "--jobs", jobs, &folder];
+            if by_day {
+                args.push("--by-day");
+            }
+            ddb_audit(&args)
+        };
+        let one = run("1");
+        let two = run("2");
+        assert_eq!(one.code, 1, "{}", one.stderr);
+        assert_eq!(
+            (one.code, &one.stdout, &one.stderr),
+            (two.code, &two.stdout, &two.stderr)
+        );
+        assert!(
+            one.stderr
+                .contains("4 input(s) read, 1 could not be read, 1 empty"),
+            "{}",
+            one.stderr
+        );
+        assert!(
+            one.stderr
+                .contains("c.json.gz: cannot read: truncated gzip"),
+            "{}",
+            one.stderr
+        );
+        assert!(one.stderr.contains("attributed 14"), "{}", one.stderr);
+        assert!(one.stderr.contains("duplicate_event 2"), "{}", one.stderr);
+        assert!(
+            !one.stdout.contains("partial"),
+            "nothing of the cut file counts"
+        );
+        let calls: u64 = json_rows(&one.stdout)
+            .iter()
+            .map(|r| r["calls"].as_u64().expect("calls"))
+            .sum();
+        assert_eq!(calls, 14);
+    }
+}
+
+#[test]
 fn malformed_records_are_reported_with_file_and_index_and_the_rest_count() {
     let dir = tempfile::tempdir().expect("tempdir");
     let bad = r#"{"eventSource":"dynamodb.amazonaws.com","eventName":5,"eventID":"x"}"#.to_owned();
