@@ -249,6 +249,120 @@ impl<S: Sink> StreamDecoder<S> {
     }
 }
 
+/// How many decoded bytes [`read_stream`] asks for at a time.
+pub const READ_PIECE: usize = 256 * 1024;
+
+/// Like [`StreamDecoder`], for a body that can be read rather than pushed
+/// (a file): gzip or plain, told apart by the first two bytes, decoded
+/// [`READ_PIECE`] bytes at a time straight into one buffer, each piece
+/// handed to `sink`, never more than `max_bytes` in all. Returns how many
+/// bytes were read from `reader` (0: it was empty).
+///
+/// It gives the same bytes and the same errors as pushing the body through a
+/// [`StreamDecoder`], in fewer and larger steps: zlib then decodes into the
+/// buffer itself, where a `StreamDecoder` decodes 32 KiB at a time into one
+/// of its own and copies each step into its window, which costs about a
+/// tenth of the decoding.
+pub fn read_stream<R: Read, S: Sink>(
+    reader: R,
+    max_bytes: u64,
+    sink: &mut S,
+) -> Result<u64, Error> {
+    let mut read = 0u64;
+    let mut failed = None;
+    let mut source = Source {
+        inner: reader,
+        read: &mut read,
+        failed: &mut failed,
+    };
+    let mut head = [0u8; 2];
+    let mut got = 0;
+    while got < head.len() {
+        match source.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::Read(e.to_string())),
+        }
+    }
+    let chained = head[..got].chain(source);
+    let result = if got == 2 && head == GZIP_MAGIC {
+        let decoder = flate2::bufread::MultiGzDecoder::new(std::io::BufReader::with_capacity(
+            64 * 1024,
+            chained,
+        ));
+        pump(decoder, max_bytes, sink).map_err(|e| e.into_error(true))
+    } else {
+        pump(chained, max_bytes, sink).map_err(|e| e.into_error(false))
+    };
+    match (result, failed) {
+        // The reader's own failure, not the gzip stream's.
+        (Err(Error::Gzip(_)), Some(message)) => Err(Error::Read(message)),
+        (result, _) => result.map(|()| read),
+    }
+}
+
+/// The reader under [`read_stream`]'s decoder: counts what it gives and
+/// keeps its own errors apart from the decoder's.
+struct Source<'a, R> {
+    inner: R,
+    read: &'a mut u64,
+    failed: &'a mut Option<String>,
+}
+
+impl<R: Read> Read for Source<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.inner.read(buf) {
+            Ok(n) => {
+                *self.read += n as u64;
+                Ok(n)
+            }
+            Err(e) => {
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    *self.failed = Some(e.to_string());
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Why [`pump`] stopped.
+enum PumpError {
+    Io(std::io::Error),
+    Sink(Error),
+}
+
+impl PumpError {
+    fn into_error(self, gzip: bool) -> Error {
+        match self {
+            PumpError::Io(e) if gzip => Error::Gzip(gzip_message(&e)),
+            PumpError::Io(e) => Error::Read(e.to_string()),
+            PumpError::Sink(e) => e,
+        }
+    }
+}
+
+/// Reads `decoded` to its end, [`READ_PIECE`] bytes at a time, into `sink`.
+fn pump<D: Read, S: Sink>(mut decoded: D, max_bytes: u64, sink: &mut S) -> Result<(), PumpError> {
+    let mut piece = vec![0u8; READ_PIECE];
+    let mut written = 0u64;
+    loop {
+        let n = match decoded.read(&mut piece) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(PumpError::Io(e)),
+        };
+        written += n as u64;
+        if written > max_bytes {
+            return Err(PumpError::Sink(Error::OverCap { cap: max_bytes }));
+        }
+        sink.write_decoded(piece.get(..n).unwrap_or_default())
+            .map_err(PumpError::Sink)?;
+    }
+}
+
 /// Decodes the base64 `awslogs.data` field of a CloudWatch Logs subscription event.
 pub fn base64_decode(text: &str) -> Result<Vec<u8>, Error> {
     base64::engine::general_purpose::STANDARD
@@ -386,6 +500,68 @@ mod tests {
             matches!(&err, Error::Gzip(m) if m.contains("truncated")),
             "{err}"
         );
+    }
+
+    /// Gives `chunk` bytes per read, then fails if `fail` says so.
+    struct Trickle<'a> {
+        bytes: &'a [u8],
+        chunk: usize,
+        fail: bool,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.bytes.is_empty() && self.fail {
+                return Err(std::io::Error::other("disk on fire"));
+            }
+            let n = self.chunk.min(buf.len()).min(self.bytes.len());
+            buf[..n].copy_from_slice(&self.bytes[..n]);
+            self.bytes = &self.bytes[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn read_stream_gives_what_pushing_gives() {
+        let data = b"{\"Records\":[{\"eventID\":\"1\"}]}".repeat(20_000);
+        let packed = gz(&data);
+        let mut members = gz(&data[..1000]);
+        members.extend(gz(&data[1000..]));
+        let corrupt = [&packed[..20], &[0xff; 64][..], &packed[84..]].concat();
+        let inputs: [(&[u8], u64); 9] = [
+            (&packed, 1 << 24),
+            (&members, 1 << 24),
+            (&data, 1 << 24),
+            (b"", 10),
+            (b"x", 10),
+            (&packed[..packed.len() / 2], 1 << 24),
+            (&corrupt, 1 << 24),
+            (&packed, 99_999),
+            (&data, 99_999),
+        ];
+        for (bytes, cap) in inputs {
+            let pushed = streamed(bytes, 4096, cap);
+            for chunk in [1, 3, 4096, usize::MAX] {
+                let mut out = Vec::new();
+                let trickle = Trickle {
+                    bytes,
+                    chunk,
+                    fail: false,
+                };
+                let read = read_stream(trickle, cap, &mut out).map(|n| (n, out));
+                let expected = pushed.clone().map(|out| (bytes.len() as u64, out));
+                assert_eq!(read, expected, "{} bytes, chunk {chunk}", bytes.len());
+            }
+        }
+        for bytes in [&packed[..], &data[..]] {
+            let trickle = Trickle {
+                bytes,
+                chunk: 1000,
+                fail: true,
+            };
+            let err = read_stream(trickle, 1 << 24, &mut Vec::new()).unwrap_err();
+            assert_eq!(err, Error::Read("disk on fire".into()));
+        }
     }
 
     #[test]
