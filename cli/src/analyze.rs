@@ -1,7 +1,7 @@
 //! `ddb-audit analyze`: local CloudTrail files in, rollup rows out.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -303,28 +303,15 @@ fn open_file(path: &Path, limits: Limits) -> Result<std::fs::File, FileError> {
     std::fs::File::open(path).map_err(|e| FileError::File(e.to_string()))
 }
 
-/// Reads an open file as a stream of pieces, after `before` (the files read
-/// before it into the same batch) when given.
+/// Reads an open file as it comes, after `before` (the files read before it
+/// into the same batch) when given: see [`InputReader::read_from`].
 fn read_open(
     reader: &InputReader,
     path: &Path,
-    mut file: std::fs::File,
+    file: std::fs::File,
     before: Option<ReadInput>,
 ) -> Result<ReadInput, FileError> {
-    let origin = path.display().to_string();
-    let mut stream = match before {
-        Some(before) => reader.start_after(&origin, before),
-        None => reader.start(&origin),
-    };
-    let mut piece = vec![0u8; 128 * 1024];
-    loop {
-        let n = match file.read(&mut piece) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(FileError::File(e.to_string())),
-        };
-        stream.push(&piece[..n]).map_err(FileError::Input)?;
-    }
-    stream.finish().map_err(FileError::Input)
+    reader
+        .read_from(&path.display().to_string(), file, before)
+        .map_err(FileError::Input)
 }
