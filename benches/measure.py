@@ -81,8 +81,11 @@ def main():
           f"= {a_rate / peer_rate:.1f}x the peer  [target >= 6x]")
 
     d_wall, d_cpu, d_rss, _ = best(args.runs, lambda: timed(one_cpu + [decode_only] + files))
-    print(f"decode only (StreamDecoder, same pieces): {d_cpu:.3f} CPU-s, {d_wall:.3f} s wall, "
+    print(f"decode only (decode::read_stream, as analyze reads): {d_cpu:.3f} CPU-s, {d_wall:.3f} s wall, "
           f"peak RSS {d_rss / 1024:.0f} MiB; analyze CPU / decode CPU = {a_cpu / d_cpu:.2f}  [target <= 2]")
+    s_wall, s_cpu, s_rss, _ = best(args.runs, lambda: timed(one_cpu + [decode_only, "--pushed"] + files))
+    print(f"  for reference, pushed in 128 KiB pieces through a StreamDecoder (as s3-ingest reads): "
+          f"{s_cpu:.3f} CPU-s; analyze CPU / that = {a_cpu / s_cpu:.2f}")
     w_wall, w_cpu, w_rss, _ = best(args.runs, lambda: timed(one_cpu + [decode_only, "--whole"] + files))
     print(f"  for reference, each file decompressed whole into one buffer (decode::decode): {w_cpu:.3f} CPU-s, "
           f"peak RSS {w_rss / 1024:.0f} MiB; analyze CPU / that = {a_cpu / w_cpu:.2f}")
