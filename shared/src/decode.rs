@@ -47,7 +47,24 @@ pub fn decode(bytes: &[u8], max_bytes: u64) -> Result<Cow<'_, [u8]>, Error> {
 ///
 /// The first two bytes decide between gzip and plain; either way no more than
 /// `max_bytes` of JSON is ever held.
-pub fn decode_reader<R: Read>(mut reader: R, max_bytes: u64) -> Result<Vec<u8>, Error> {
+pub fn decode_reader<R: Read>(reader: R, max_bytes: u64) -> Result<Vec<u8>, Error> {
+    let (gzip, chained) = sniff(reader)?;
+    let mut out = Vec::new();
+    if gzip {
+        read_capped(MultiGzDecoder::new(chained), max_bytes, &mut out)?;
+    } else {
+        read_capped_plain(chained, max_bytes, &mut out)?;
+    }
+    Ok(out)
+}
+
+/// The body read as `reader` has it, after its first two bytes told whether
+/// it is gzip.
+type Sniffed<R> = std::io::Chain<std::io::Take<std::io::Cursor<[u8; 2]>>, R>;
+
+/// Reads the first two bytes of `reader` (fewer if it has fewer): whether
+/// they are gzip's magic number, and the whole body again.
+fn sniff<R: Read>(mut reader: R) -> Result<(bool, Sniffed<R>), Error> {
     let mut head = [0u8; 2];
     let mut got = 0;
     while got < head.len() {
@@ -58,14 +75,11 @@ pub fn decode_reader<R: Read>(mut reader: R, max_bytes: u64) -> Result<Vec<u8>, 
             Err(e) => return Err(Error::Read(e.to_string())),
         }
     }
-    let chained = head[..got].chain(reader);
-    let mut out = Vec::new();
-    if got == 2 && head == GZIP_MAGIC {
-        read_capped(MultiGzDecoder::new(chained), max_bytes, &mut out)?;
-    } else {
-        read_capped_plain(chained, max_bytes, &mut out)?;
-    }
-    Ok(out)
+    let gzip = got == 2 && head == GZIP_MAGIC;
+    Ok((
+        gzip,
+        std::io::Cursor::new(head).take(got as u64).chain(reader),
+    ))
 }
 
 /// Where a [`StreamDecoder`] puts the bytes it decodes, as they come.
@@ -270,23 +284,13 @@ pub fn read_stream<R: Read, S: Sink>(
 ) -> Result<u64, Error> {
     let mut read = 0u64;
     let mut failed = None;
-    let mut source = Source {
+    let source = Source {
         inner: reader,
         read: &mut read,
         failed: &mut failed,
     };
-    let mut head = [0u8; 2];
-    let mut got = 0;
-    while got < head.len() {
-        match source.read(&mut head[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::Read(e.to_string())),
-        }
-    }
-    let chained = head[..got].chain(source);
-    let result = if got == 2 && head == GZIP_MAGIC {
+    let (gzip, chained) = sniff(source)?;
+    let result = if gzip {
         let decoder = flate2::bufread::MultiGzDecoder::new(std::io::BufReader::with_capacity(
             64 * 1024,
             chained,
