@@ -67,7 +67,7 @@ pub(crate) fn run(
         .min(inputs.len());
     if threads <= 1 {
         // One thread: each file is read into the batch of the files read
-        // before it (`InputReader::start_after`), so that the run merges
+        // before it (`InputReader::read_from`), so that the run merges
         // once, not once per file. A file that cannot be read may have left
         // part of itself in that batch: the files before it are then read
         // again and settled one by one, as the threads' files are.

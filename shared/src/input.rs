@@ -979,6 +979,18 @@ mod tests {
                 input.peak_buffer,
                 json.len()
             );
+            // Read rather than pushed: the same, a piece of `read_stream` at a time.
+            let read = reader.read_from("trail.json", &bytes[..], None).unwrap();
+            assert_eq!(read.kind, InputKind::CloudTrailFile);
+            assert_eq!(read.batch.counts, whole.batch.counts);
+            assert_eq!(read.batch.lifetime, whole.batch.lifetime);
+            assert_eq!(read.event_ids.len(), 30_000);
+            assert!(
+                read.peak_buffer <= CHUNK + 2 * 1024 + decode::READ_PIECE,
+                "{} bytes held for a file of {}",
+                read.peak_buffer,
+                json.len()
+            );
         }
     }
 
