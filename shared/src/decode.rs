@@ -272,11 +272,13 @@ pub const READ_PIECE: usize = 256 * 1024;
 /// handed to `sink`, never more than `max_bytes` in all. Returns how many
 /// bytes were read from `reader` (0: it was empty).
 ///
-/// It gives the same bytes and the same errors as pushing the body through a
-/// [`StreamDecoder`], in fewer and larger steps: zlib then decodes into the
-/// buffer itself, where a `StreamDecoder` decodes 32 KiB at a time into one
-/// of its own and copies each step into its window, which costs about a
-/// tenth of the decoding.
+/// It gives the same bytes as pushing the body through a [`StreamDecoder`],
+/// and fails on the same bodies with the same kind of error (the wording can
+/// differ: a gzip stream cut inside its 8-byte trailer is "truncated" here,
+/// where pushing reports a checksum that does not match). It takes fewer and
+/// larger steps: zlib decodes into the buffer itself, where a
+/// `StreamDecoder` decodes 32 KiB at a time into one of its own and copies
+/// each step into its window, which costs about a tenth of the decoding.
 pub fn read_stream<R: Read, S: Sink>(
     reader: R,
     max_bytes: u64,
@@ -557,6 +559,13 @@ mod tests {
                 assert_eq!(read, expected, "{} bytes, chunk {chunk}", bytes.len());
             }
         }
+        // Cut inside the trailer: the same kind of error, worded otherwise.
+        let cut = [&gz(b"")[..12], &[0x91][..]].concat();
+        let pushed = streamed(&cut, 4096, 10).unwrap_err();
+        assert!(matches!(pushed, Error::Gzip(_)), "{pushed}");
+        let read = read_stream(&cut[..], 10, &mut Vec::new()).unwrap_err();
+        let truncated = std::io::Error::from(std::io::ErrorKind::UnexpectedEof);
+        assert_eq!(read, Error::Gzip(gzip_message(&truncated)));
         for bytes in [&packed[..], &data[..]] {
             let trickle = Trickle {
                 bytes,
