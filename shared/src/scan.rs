@@ -49,26 +49,20 @@ pub fn record(text: &str) -> Option<(RecordView<'_>, usize)> {
         "sourceIPAddress" => cur.text_once(seen, 7, &mut view.source_ip_address),
         "userAgent" => cur.text_once(seen, 8, &mut view.user_agent),
         "vpcEndpointId" => cur.text_once(seen, 9, &mut view.vpc_endpoint_id),
-        "sessionCredentialFromConsole" => {
-            seen.first(10)?;
-            view.session_credential_from_console = cur.flag()?;
-            Some(())
-        }
-        "userIdentity" => {
-            seen.first(11)?;
-            view.user_identity = cur.user_identity()?;
-            Some(())
-        }
-        "requestParameters" => {
-            seen.first(12)?;
-            view.request_parameters = cur.request_parameters()?;
-            Some(())
-        }
-        "resources" => {
-            seen.first(13)?;
-            view.resources = cur.resources()?;
-            Some(())
-        }
+        "sessionCredentialFromConsole" => cur.once(
+            seen,
+            10,
+            &mut view.session_credential_from_console,
+            Cursor::flag,
+        ),
+        "userIdentity" => cur.once(seen, 11, &mut view.user_identity, Cursor::user_identity),
+        "requestParameters" => cur.once(
+            seen,
+            12,
+            &mut view.request_parameters,
+            Cursor::request_parameters,
+        ),
+        "resources" => cur.once(seen, 13, &mut view.resources, Cursor::resources),
         _ => cur.skip(1),
     })??;
     Some((view, cur.at))
@@ -247,11 +241,23 @@ impl<'a> Cursor<'a> {
         Some(Some(value))
     }
 
+    /// A field which may be given once (bit `bit` of `seen`), read by `read`
+    /// into `slot`.
+    fn once<T>(
+        &mut self,
+        seen: &mut Seen,
+        bit: u32,
+        slot: &mut T,
+        read: impl FnOnce(&mut Self) -> Option<T>,
+    ) -> Option<()> {
+        seen.first(bit)?;
+        *slot = read(self)?;
+        Some(())
+    }
+
     /// A string field, which may be given once.
     fn text_once(&mut self, seen: &mut Seen, bit: u32, slot: &mut Option<Text<'a>>) -> Option<()> {
-        seen.first(bit)?;
-        *slot = self.text()?;
-        Some(())
+        self.once(seen, bit, slot, Self::text)
     }
 
     fn user_identity(&mut self) -> Option<Option<UserIdentity<'a>>> {
@@ -262,30 +268,27 @@ impl<'a> Cursor<'a> {
             "accountId" => cur.text_once(seen, 3, &mut who.account_id),
             "invokedBy" => cur.text_once(seen, 4, &mut who.invoked_by),
             "userName" => cur.text_once(seen, 5, &mut who.user_name),
-            "sessionContext" => {
-                seen.first(6)?;
-                who.session_context = cur.fields(
-                    |cur, key, context: &mut SessionContext<'a>, seen| match key {
-                        "sessionIssuer" => {
-                            seen.first(0)?;
-                            context.session_issuer = cur.session_issuer()?;
-                            Some(())
-                        }
-                        _ => cur.skip(3),
-                    },
-                )?;
-                Some(())
-            }
-            "onBehalfOf" => {
-                seen.first(7)?;
-                who.on_behalf_of =
-                    cur.fields(|cur, key, behalf: &mut OnBehalfOf<'a>, seen| match key {
-                        "userId" => cur.text_once(seen, 0, &mut behalf.user_id),
-                        _ => cur.skip(3),
-                    })?;
-                Some(())
-            }
+            "sessionContext" => cur.once(seen, 6, &mut who.session_context, Self::session_context),
+            "onBehalfOf" => cur.once(seen, 7, &mut who.on_behalf_of, Self::on_behalf_of),
             _ => cur.skip(2),
+        })
+    }
+
+    fn session_context(&mut self) -> Option<Option<SessionContext<'a>>> {
+        self.fields(
+            |cur, key, context: &mut SessionContext<'a>, seen| match key {
+                "sessionIssuer" => {
+                    cur.once(seen, 0, &mut context.session_issuer, Self::session_issuer)
+                }
+                _ => cur.skip(3),
+            },
+        )
+    }
+
+    fn on_behalf_of(&mut self) -> Option<Option<OnBehalfOf<'a>>> {
+        self.fields(|cur, key, behalf: &mut OnBehalfOf<'a>, seen| match key {
+            "userId" => cur.text_once(seen, 0, &mut behalf.user_id),
+            _ => cur.skip(3),
         })
     }
 
