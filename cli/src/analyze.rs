@@ -247,8 +247,7 @@ impl Settled<'_> {
     fn settle(&mut self, path: &Path, result: Result<ReadInput, FileError>) -> std::io::Result<()> {
         let result = match result {
             Ok(input) if self.counted.seen().overlaps(&input.event_ids) => {
-                open_file(path, self.counted.limits())
-                    .and_then(|file| read_open(&self.counted, path, file, None))
+                read_file(&self.counted, path, self.counted.limits())
             }
             other => other,
         };
