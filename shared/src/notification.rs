@@ -69,37 +69,48 @@ pub struct ObjectRef {
 const SOURCE_ID_KEY: &AsciiSet = &CONTROLS.add(b'%').add(b'?').add(b'#');
 
 impl ObjectRef {
-    /// The object's id for the exactly-once ledger, stable across
-    /// redeliveries of the same notification: `s3://bucket/key`, then
-    /// `?versionId=...` when a version id is known, else `#etag` when an ETag
-    /// is known.
-    ///
-    /// In the key, `%`, `?`, `#` and control characters are percent-encoded
-    /// so the id is unambiguous (CloudTrail keys have none of them, so their
-    /// ids read as plain keys). Quotes around the ETag are dropped, so an ETag
-    /// taken from `GetObject` or `ListObjectsV2` gives the same id as one from
-    /// a notification.
-    pub fn source_id(&self) -> String {
-        let mut id = format!(
-            "s3://{}/{}",
-            self.bucket,
-            utf8_percent_encode(&self.key, SOURCE_ID_KEY)
-        );
-        let version = self.version_id.as_deref().filter(|v| !v.is_empty());
-        let etag = self
-            .etag
-            .as_deref()
-            .map(|e| e.trim_matches('"'))
-            .filter(|e| !e.is_empty());
-        if let Some(version) = version {
-            id.push_str("?versionId=");
-            id.push_str(version);
-        } else if let Some(etag) = etag {
-            id.push('#');
-            id.push_str(etag);
+    /// The object's id for the exactly-once ledger when the content read is
+    /// not known (a reject for an object that could not be read): the
+    /// announced ETag, else the announced version id, else the key alone.
+    /// Objects that are read take [`content_source_id`] with the ETag
+    /// `GetObject` returned instead.
+    pub fn announced_source_id(&self) -> String {
+        let etag = self.etag.as_deref().map(|e| e.trim_matches('"'));
+        match (etag.filter(|e| !e.is_empty()), self.version_id.as_deref()) {
+            (Some(etag), _) => content_source_id(&self.bucket, &self.key, Some(etag)),
+            (None, Some(version)) if !version.is_empty() => format!(
+                "{}?versionId={version}",
+                content_source_id(&self.bucket, &self.key, None)
+            ),
+            _ => content_source_id(&self.bucket, &self.key, None),
         }
-        id
     }
+}
+
+/// The id of one object version's content in the exactly-once ledger:
+/// `s3://bucket/key#etag`, with the ETag that `GetObject` (or
+/// `ListObjectsV2`) returns.
+///
+/// Every way an object reaches ddb-audit gives this same id, because it is
+/// built from what was read, not from what announced it: a direct S3
+/// notification with or without a version id, EventBridge, S3 → SNS → SQS,
+/// CloudTrail's own SNS notice (which names only bucket and key), a backfill
+/// listing and a replay. The same content announced again is the same id; an
+/// object overwritten with other content has another ETag, so it is new
+/// content. (With SSE-KMS an ETag is not a digest of the content, but it is
+/// still fixed for one stored object: a re-upload of the same bytes counts as
+/// new content there. CloudTrail never rewrites a log file.)
+///
+/// In the key, `%`, `?`, `#` and control characters are percent-encoded so
+/// the id is unambiguous (CloudTrail keys have none of them, so their ids read
+/// as plain keys). Quotes around the ETag are dropped.
+pub fn content_source_id(bucket: &str, key: &str, etag: Option<&str>) -> String {
+    let mut id = format!("s3://{bucket}/{}", utf8_percent_encode(key, SOURCE_ID_KEY));
+    if let Some(etag) = etag.map(|e| e.trim_matches('"')).filter(|e| !e.is_empty()) {
+        id.push('#');
+        id.push_str(etag);
+    }
+    id
 }
 
 /// Why an announced object is not read. Skips are counted, not errors: a
@@ -177,6 +188,10 @@ pub struct NotificationMessage {
     /// True for S3's `s3:TestEvent`, sent when a notification configuration
     /// is saved: acknowledge it; it announces no objects.
     pub test_event: bool,
+    /// True for an SNS notification whose message is neither CloudTrail's
+    /// nor an S3 event (another publisher on the same topic): acknowledged
+    /// and counted, never retried, since no retry can make it one.
+    pub foreign: bool,
     /// The announced objects, skipped ones included; `Err` when this message
     /// cannot be read, which fails this message only.
     pub objects: Result<Vec<Announced>, Error>,
@@ -475,25 +490,29 @@ impl DetailView<'_> {
 // Reading
 
 /// What one message holds once read.
+#[derive(Default)]
 struct Contents {
     test_event: bool,
+    foreign: bool,
     objects: Vec<Announced>,
 }
 
 impl Contents {
     fn objects(objects: Vec<Announced>) -> Self {
         Contents {
-            test_event: false,
             objects,
+            ..Contents::default()
         }
     }
 }
 
 fn message(message_id: Option<String>, contents: Result<Contents, Error>) -> NotificationMessage {
     let test_event = matches!(&contents, Ok(c) if c.test_event);
+    let foreign = matches!(&contents, Ok(c) if c.foreign);
     NotificationMessage {
         message_id,
         test_event,
+        foreign,
         objects: contents.map(|c| c.objects),
     }
 }
@@ -574,10 +593,23 @@ fn sns_notification<'a>(
 }
 
 /// Reads a document held in a string (an SQS body, an SNS message).
+///
+/// An SNS message that is not one of the known documents (not JSON, or JSON
+/// of another shape) is another publisher's message on the topic: foreign,
+/// acknowledged rather than failed.
 fn read_document(json: &str, doc: &str, nesting: Nesting) -> Result<Contents, Error> {
-    let parsed: Document<'_> = parse(json, doc, "")?;
+    let foreign = Contents {
+        foreign: true,
+        ..Contents::default()
+    };
+    let parsed: Document<'_> = match parse(json, doc, "") {
+        Ok(parsed) => parsed,
+        Err(_) if nesting == Nesting::SnsMessage => return Ok(foreign),
+        Err(e) => return Err(e),
+    };
     match parsed.shape() {
         Some(shape) => read_shape(shape, doc, nesting),
+        None if nesting == Nesting::SnsMessage => Ok(foreign),
         None => Err(Error::shape(format!(
             "{} is not an S3 event, SNS notification, EventBridge event or s3:TestEvent",
             place(doc, "")
@@ -597,7 +629,7 @@ fn read_shape(shape: Shape<'_>, doc: &str, nesting: Nesting) -> Result<Contents,
         }
         Shape::TestEvent => Ok(Contents {
             test_event: true,
-            objects: Vec::new(),
+            ..Contents::default()
         }),
         Shape::EventBridge {
             detail_type,
@@ -962,11 +994,10 @@ mod tests {
         );
         assert_eq!(object.sequencer.as_deref(), Some("0065F43A8C1D2E3F4A"));
         assert_eq!(objects[0].disposition, Disposition::Read);
+        // The announced ETag, not the version id: the id names content.
         assert_eq!(
-            object.source_id(),
-            format!(
-                "s3://{BUCKET}/ddb audit+archive/{TRAIL_KEY}?versionId=3sL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY"
-            )
+            object.announced_source_id(),
+            format!("s3://{BUCKET}/ddb audit+archive/{TRAIL_KEY}#b3f5916056b51b138d2328338c13dae0")
         );
     }
 
@@ -986,7 +1017,7 @@ mod tests {
         assert_eq!(first[0].object.version_id, None);
         assert_eq!(first[0].disposition, Disposition::Read);
         assert_eq!(
-            first[0].object.source_id(),
+            first[0].object.announced_source_id(),
             format!("s3://{BUCKET}/{TRAIL_KEY}#0cc4293a47b608cc01146d3f3ab9398e")
         );
 
@@ -1236,7 +1267,30 @@ mod tests {
     // --- source ids --------------------------------------------------------
 
     #[test]
-    fn source_id_prefers_version_id_then_etag() {
+    fn the_source_id_names_content_whatever_announced_it() {
+        let key = "AWSLogs/x.json.gz";
+        // GetObject and ListObjectsV2 quote ETags; notifications do not.
+        assert_eq!(
+            content_source_id(BUCKET, key, Some("\"abc123\"")),
+            content_source_id(BUCKET, key, Some("abc123"))
+        );
+        assert_eq!(
+            content_source_id(BUCKET, key, Some("abc123")),
+            format!("s3://{BUCKET}/AWSLogs/x.json.gz#abc123")
+        );
+        // Other content under the same key is another id.
+        assert_ne!(
+            content_source_id(BUCKET, key, Some("abc123")),
+            content_source_id(BUCKET, key, Some("def456"))
+        );
+        assert_eq!(
+            content_source_id(BUCKET, key, Some("")),
+            format!("s3://{BUCKET}/AWSLogs/x.json.gz")
+        );
+    }
+
+    #[test]
+    fn an_announced_id_prefers_the_etag_then_the_version_id() {
         let mut object = ObjectRef {
             bucket: BUCKET.to_owned(),
             key: "AWSLogs/x.json.gz".to_owned(),
@@ -1246,34 +1300,25 @@ mod tests {
             sequencer: None,
         };
         assert_eq!(
-            object.source_id(),
-            format!("s3://{BUCKET}/AWSLogs/x.json.gz?versionId=v1")
-        );
-        object.version_id = None;
-        // Quotes from GetObject's ETag are dropped.
-        assert_eq!(
-            object.source_id(),
+            object.announced_source_id(),
             format!("s3://{BUCKET}/AWSLogs/x.json.gz#abc123")
         );
         object.etag = None;
         assert_eq!(
-            object.source_id(),
+            object.announced_source_id(),
+            format!("s3://{BUCKET}/AWSLogs/x.json.gz?versionId=v1")
+        );
+        object.version_id = None;
+        assert_eq!(
+            object.announced_source_id(),
             format!("s3://{BUCKET}/AWSLogs/x.json.gz")
         );
     }
 
     #[test]
     fn source_id_escapes_key_characters_that_would_make_it_ambiguous() {
-        let object = ObjectRef {
-            bucket: BUCKET.to_owned(),
-            key: "a?versionId=v1#e 100%".to_owned(),
-            size: None,
-            etag: None,
-            version_id: None,
-            sequencer: None,
-        };
         assert_eq!(
-            object.source_id(),
+            content_source_id(BUCKET, "a?versionId=v1#e 100%", None),
             format!("s3://{BUCKET}/a%3FversionId=v1%23e 100%25")
         );
     }
@@ -1488,6 +1533,28 @@ mod tests {
     }
 
     #[test]
+    fn an_sns_message_that_is_not_cloudtrails_is_foreign_not_a_failure() {
+        let plain = serde_json::json!({"Type": "Notification", "Message": "deploy finished"});
+        let other = serde_json::json!({"Type": "Notification", "Message": "{\"alarm\":\"cpu\"}"});
+        let messages = parse_str(&sqs_event(&[&plain.to_string(), &other.to_string()]));
+        for message in &messages {
+            assert!(message.foreign, "{message:?}");
+            assert!(objects(message).is_empty());
+        }
+        // Straight from SNS too.
+        let direct = serde_json::json!({"Records": [{"EventSource": "aws:sns",
+            "Sns": {"Type": "Notification", "MessageId": "n-1", "Message": "hello"}}]});
+        let messages = parse_str(&direct.to_string());
+        assert!(messages[0].foreign);
+        // A broken CloudTrail notice is CloudTrail's, so it still fails.
+        let broken = serde_json::json!({"Type": "Notification",
+            "Message": serde_json::json!({"s3Bucket": "", "s3ObjectKey": ["k"]}).to_string()});
+        let messages = parse_str(&sqs_event(&[&broken.to_string()]));
+        assert!(!messages[0].foreign);
+        assert!(failure(&messages[0]).contains("s3Bucket is empty"));
+    }
+
+    #[test]
     fn cloudtrail_sns_notification_announces_plain_keys() {
         let notice = serde_json::json!({
             "s3Bucket": BUCKET,
@@ -1501,7 +1568,7 @@ mod tests {
         assert_eq!(objects[0].object.key, TRAIL_KEY);
         assert_eq!(objects[1].object.key, "prefix with+plus/AWSLogs/x.json.gz");
         assert_eq!(
-            objects[0].object.source_id(),
+            objects[0].object.announced_source_id(),
             format!("s3://{BUCKET}/{TRAIL_KEY}")
         );
         assert!(objects.iter().all(|a| a.disposition == Disposition::Read));

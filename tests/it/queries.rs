@@ -13,7 +13,7 @@ use ddb_audit_core::config::Config;
 use ddb_audit_core::ingest::{ingest_object, ingest_s3, Deps};
 use ddb_audit_core::input::{InputReader, Limits};
 use ddb_audit_core::metrics::Invocation;
-use ddb_audit_core::notification::ObjectRef;
+use ddb_audit_core::notification::{content_source_id, ObjectRef};
 use ddb_audit_core::rollup::Batch;
 use ddb_audit_core::row::{format_day, format_time, Row};
 use ddb_audit_core::summary::{self, Retention};
@@ -407,7 +407,7 @@ fn stale_and_new_answer_from_last_and_first_seen() -> anyhow::Result<()> {
 fn rejects_lists_objects_that_could_not_be_read() -> anyhow::Result<()> {
     let env = env()?;
     let key = format!("{TRAIL}/2024/03/15/111122223333_CloudTrail_us-east-1_bad.json.gz");
-    env.put(&key, b"\x1f\x8b\x08\x00 this is not a gzip stream".to_vec())?;
+    let etag = env.put(&key, b"\x1f\x8b\x08\x00 this is not a gzip stream".to_vec())?;
     let mut inv = Invocation::default();
     let object = ObjectRef {
         bucket: BUCKET.into(),
@@ -426,7 +426,11 @@ fn rejects_lists_objects_that_could_not_be_read() -> anyhow::Result<()> {
     assert_eq!(lines[0]["bucket"], BUCKET);
     assert_eq!(lines[0]["key"], key.as_str());
     assert_eq!(lines[0]["reason"], "bad_gzip");
-    assert_eq!(lines[0]["source_id"], object.source_id().as_str());
+    // The id of the content read: the ETag GetObject returned.
+    assert_eq!(
+        lines[0]["source_id"],
+        content_source_id(BUCKET, &key, Some(&etag)).as_str()
+    );
     assert!(lines[0]["detail"].as_str().is_some_and(|d| !d.is_empty()));
     let table = env.cli(&["rejects"]);
     assert!(table.stdout.contains("bad_gzip"), "{}", table.stdout);
