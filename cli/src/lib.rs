@@ -246,11 +246,11 @@ where
     let result = match cli.command {
         Command::Analyze(args) => analyze::run(&args, out, err),
         Command::CreateTable(args) => table::create(&args, source, out),
-        Command::Callers(args) => query::callers(&args, source, out),
-        Command::Tables(args) => query::tables(&args, source, out),
-        Command::Stale(args) => query::stale(&args, source, out),
-        Command::New(args) => query::new(&args, source, out),
-        Command::Rejects(args) => query::rejects(&args, source, out),
+        Command::Callers(args) => query::callers(&args, source, out, err),
+        Command::Tables(args) => query::tables(&args, source, out, err),
+        Command::Stale(args) => query::stale(&args, source, out, err),
+        Command::New(args) => query::new(&args, source, out, err),
+        Command::Rejects(args) => query::rejects(&args, source, out, err),
         Command::Backfill(args) => backfill::run(&args, source, out, err),
     };
     match result {

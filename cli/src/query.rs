@@ -150,20 +150,33 @@ pub(crate) fn day_start(day: &str) -> anyhow::Result<i64> {
 }
 
 /// A store over the table named by `args`, after checking it is there.
-async fn open(source: &AwsSource, args: &TableArgs) -> anyhow::Result<SummaryStore> {
+/// Warns on `err` while a trail reaches the table through both ingest paths
+/// (its counts are doubled meanwhile; see `ddb_audit_core::paths`).
+async fn open(
+    source: &AwsSource,
+    args: &TableArgs,
+    err: &mut dyn Write,
+) -> anyhow::Result<SummaryStore> {
     let sdk = aws::sdk_config(source, args).await;
     let client = aws::dynamodb(&sdk, args);
     aws::check_table(&sdk, &client, args).await?;
-    Ok(SummaryStore::new(client, &args.summary_table, 0, 0))
+    let store = SummaryStore::new(client, &args.summary_table, 0, 0);
+    for marks in store.path_marks().await? {
+        if marks.overlapping() {
+            writeln!(err, "{}", marks.warning())?;
+        }
+    }
+    Ok(store)
 }
 
 pub(crate) fn callers(
     args: &CallersArgs,
     source: &AwsSource,
     out: &mut dyn Write,
+    err: &mut dyn Write,
 ) -> anyhow::Result<i32> {
     let rows = aws::runtime()?.block_on(async {
-        let store = open(source, &args.query.table).await?;
+        let store = open(source, &args.query.table, err).await?;
         let f = &args.filter;
         let raw = match (&f.table, &f.account, &f.region) {
             (Some(table), Some(account), Some(region)) => {
@@ -202,9 +215,10 @@ pub(crate) fn tables(
     args: &TablesArgs,
     source: &AwsSource,
     out: &mut dyn Write,
+    err: &mut dyn Write,
 ) -> anyhow::Result<i32> {
     let mut rows = aws::runtime()?.block_on(async {
-        let store = open(source, &args.query.table).await?;
+        let store = open(source, &args.query.table, err).await?;
         anyhow::Ok(store.caller_rows(&args.caller).await?)
     })?;
     busiest_first(&mut rows);
@@ -215,9 +229,10 @@ pub(crate) fn stale(
     args: &StaleArgs,
     source: &AwsSource,
     out: &mut dyn Write,
+    err: &mut dyn Write,
 ) -> anyhow::Result<i32> {
     let cutoff = format_time(now() - i64::from(args.days) * 86_400);
-    let mut rows: Vec<Row> = lifetime(source, &args.query, &args.filter)?
+    let mut rows: Vec<Row> = lifetime(source, &args.query, &args.filter, err)?
         .into_iter()
         .filter(|r| r.table.is_some() && r.last_seen < cutoff)
         .collect();
@@ -228,9 +243,14 @@ pub(crate) fn stale(
     print(&args.query, &rows, None, out)
 }
 
-pub(crate) fn new(args: &NewArgs, source: &AwsSource, out: &mut dyn Write) -> anyhow::Result<i32> {
+pub(crate) fn new(
+    args: &NewArgs,
+    source: &AwsSource,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<i32> {
     let from = format_time(day_start(&args.since)?);
-    let mut rows: Vec<Row> = lifetime(source, &args.query, &args.filter)?
+    let mut rows: Vec<Row> = lifetime(source, &args.query, &args.filter, err)?
         .into_iter()
         .filter(|r| r.table.is_some() && r.first_seen >= from)
         .collect();
@@ -245,9 +265,10 @@ pub(crate) fn rejects(
     args: &RejectsArgs,
     source: &AwsSource,
     out: &mut dyn Write,
+    err: &mut dyn Write,
 ) -> anyhow::Result<i32> {
     let mut rejects = aws::runtime()?.block_on(async {
-        let store = open(source, &args.table).await?;
+        let store = open(source, &args.table, err).await?;
         anyhow::Ok(store.rejects().await?)
     })?;
     rejects.sort_by(|a, b| b.at.cmp(&a.at).then(a.source_id.cmp(&b.source_id)));
@@ -257,9 +278,14 @@ pub(crate) fn rejects(
 
 /// Lifetime rows narrowed by a table filter: a key query when the table is
 /// fully named, a filtered scan otherwise.
-fn lifetime(source: &AwsSource, query: &QueryArgs, f: &TableFilter) -> anyhow::Result<Vec<Row>> {
+fn lifetime(
+    source: &AwsSource,
+    query: &QueryArgs,
+    f: &TableFilter,
+    err: &mut dyn Write,
+) -> anyhow::Result<Vec<Row>> {
     aws::runtime()?.block_on(async {
-        let store = open(source, &query.table).await?;
+        let store = open(source, &query.table, err).await?;
         let rows = match (&f.table, &f.account, &f.region) {
             (Some(table), Some(account), Some(region)) => {
                 store.table_rows(account, region, Some(table)).await?

@@ -31,6 +31,7 @@ pub mod notify;
 pub mod notify_handler;
 pub mod notify_message;
 pub mod partiql;
+pub mod paths;
 pub mod reconcile;
 pub mod record;
 pub mod rollup;

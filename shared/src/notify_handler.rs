@@ -42,8 +42,9 @@ use tokio::sync::OnceCell;
 use crate::config::NotifyConfig;
 use crate::notify::{self, Notice, NoticeCounts};
 use crate::notify_message::{self, Message, MAX_DIGEST_ENTRIES};
-use crate::row::{format_time, Row};
-use crate::store::{row_from_item, BackfillMarker, SummaryStore};
+use crate::paths::{self, PathMarks};
+use crate::row::format_time;
+use crate::store::{path_marks_from_item, row_from_item, BackfillMarker, SummaryStore};
 use crate::summary;
 use crate::Error;
 
@@ -249,8 +250,16 @@ async fn handle_record(
     now: i64,
     markers: &mut Option<Vec<BackfillMarker>>,
 ) -> Result<(Outcome, Option<Notice>), Error> {
-    let old = image_row(&record.change.old_image);
-    let new = image_row(&record.change.new_image);
+    let old = image_item(&record.change.old_image);
+    let new = image_item(&record.change.new_image);
+    if let Some(marks) = paths::overlap_started(
+        old.as_ref().and_then(path_marks_from_item).as_ref(),
+        new.as_ref().and_then(path_marks_from_item).as_ref(),
+    ) {
+        return warn_overlap(deps, &marks, now).await;
+    }
+    let old = old.as_ref().and_then(row_from_item);
+    let new = new.as_ref().and_then(row_from_item);
     let Some(notice) = Notice::from_change(old, new) else {
         return Ok((Outcome::NotNotice, None));
     };
@@ -301,26 +310,73 @@ async fn handle_record(
             let message = notify_message::single(&notice);
             let id = publish(deps, &message).await?;
             tracing::info!(kind = notice.kind.as_str(), table = notice.table(), account = %notice.row.account, region = %notice.row.region, caller = %notice.row.caller, message_id = %id, "notice sent");
-            mark_sent(deps, &notice, &id, now).await;
+            mark_sent(deps, &record_key(&notice), &id, now).await;
             Ok((Outcome::Sent, None))
         }
     }
 }
 
-/// A lifetime row from a stream image; `None` for anything else (an empty
-/// or key-only image, another kind of item).
-fn image_row(image: &impl serde::Serialize) -> Option<Row> {
+/// The item of a stream image; `None` for an empty one.
+fn image_item(image: &impl serde::Serialize) -> Option<HashMap<String, AttributeValue>> {
     let Value::Object(attributes) = serde_json::to_value(image).ok()? else {
         return None;
     };
     if attributes.is_empty() {
         return None;
     }
-    let item: HashMap<String, AttributeValue> = attributes
-        .iter()
-        .filter_map(|(name, value)| Some((name.clone(), attribute(value)?)))
-        .collect();
-    row_from_item(&item)
+    Some(
+        attributes
+            .iter()
+            .filter_map(|(name, value)| Some((name.clone(), attribute(value)?)))
+            .collect(),
+    )
+}
+
+/// Sends the one warning of an overlap spell (see [`crate::paths`]): a
+/// record under `attribute_not_exists` first, so a redelivery or a second
+/// notifier sends nothing, then the message, then `sent`. Not subject to
+/// the learning period, the hourly cap or `NOTIFY_IGNORE`: it says the
+/// counts are wrong, which a person must hear at once.
+async fn warn_overlap(
+    deps: &NotifyDeps,
+    marks: &PathMarks,
+    now: i64,
+) -> Result<(Outcome, Option<Notice>), Error> {
+    let key = (
+        paths::OVERLAP_NOTICE_PK.to_owned(),
+        paths::overlap_notice_sk(marks),
+    );
+    let recorded = deps
+        .dynamodb
+        .put_item()
+        .table_name(deps.table())
+        .item(summary::PK, s(&key.0))
+        .item(summary::SK, s(&key.1))
+        .item("kind", s("path_overlap"))
+        .item("status", s("pending"))
+        .item("account", s(&marks.account))
+        .item("region", s(&marks.region))
+        .item("recorded_at", s(&format_time(now)))
+        .item(summary::EXPIRES_AT, n(now + NOTICE_TTL_DAYS * 86_400))
+        .condition_expression("attribute_not_exists(#pk)")
+        .expression_attribute_names("#pk", summary::PK)
+        .send()
+        .await;
+    match recorded {
+        Ok(_) => {}
+        Err(e) if is_condition_failed_put(&e) => {
+            if record_state(deps, &key).await? == Some(State::Sent) {
+                return Ok((Outcome::AlreadySent, None));
+            }
+        }
+        Err(e) => {
+            return Err(deps.store_error("PutItem of a warning record", DisplayErrorContext(&e)))
+        }
+    }
+    let id = publish(deps, &paths::overlap_message(marks)).await?;
+    tracing::warn!(account = %marks.account, region = %marks.region, message_id = %id, "both ingest paths deliver this account and region: warning sent");
+    mark_sent(deps, &key, &id, now).await;
+    Ok((Outcome::Sent, None))
 }
 
 /// One attribute in DynamoDB JSON (`{"S": "..."}`) as the SDK's type; the
@@ -416,18 +472,28 @@ async fn read_learning_start(deps: &NotifyDeps) -> Result<Option<i64>, Error> {
 }
 
 /// A notice record's state.
+#[derive(PartialEq)]
 enum State {
     Pending(Delivery),
     Sent,
 }
 
 async fn notice_state(deps: &NotifyDeps, notice: &Notice) -> Result<Option<State>, Error> {
+    record_state(deps, &record_key(notice)).await
+}
+
+/// The `pk` and `sk` of a notice's record.
+fn record_key(notice: &Notice) -> (String, String) {
+    (notice.record_pk(), notice.record_sk())
+}
+
+async fn record_state(deps: &NotifyDeps, key: &(String, String)) -> Result<Option<State>, Error> {
     let got = deps
         .dynamodb
         .get_item()
         .table_name(deps.table())
-        .key(summary::PK, s(&notice.record_pk()))
-        .key(summary::SK, s(&notice.record_sk()))
+        .key(summary::PK, s(&key.0))
+        .key(summary::SK, s(&key.1))
         .consistent_read(true)
         .send()
         .await
@@ -581,13 +647,13 @@ fn is_condition_failed_put<R>(e: &aws_sdk_dynamodb::error::SdkError<PutItemError
 
 /// Sets a notice record to `sent`. A failure here is only logged: the
 /// message is out, and failing the record would send it again.
-async fn mark_sent(deps: &NotifyDeps, notice: &Notice, message_id: &str, now: i64) {
+async fn mark_sent(deps: &NotifyDeps, key: &(String, String), message_id: &str, now: i64) {
     let result = deps
         .dynamodb
         .update_item()
         .table_name(deps.table())
-        .key(summary::PK, s(&notice.record_pk()))
-        .key(summary::SK, s(&notice.record_sk()))
+        .key(summary::PK, s(&key.0))
+        .key(summary::SK, s(&key.1))
         .update_expression("SET #st = :sent, #at = :at, #id = :id")
         .expression_attribute_names("#st", "status")
         .expression_attribute_names("#at", "sent_at")
@@ -598,7 +664,7 @@ async fn mark_sent(deps: &NotifyDeps, notice: &Notice, message_id: &str, now: i6
         .send()
         .await;
     if let Err(e) = result {
-        tracing::warn!(table = notice.table(), caller = %notice.row.caller, error = %DisplayErrorContext(&e), "notice sent but not recorded as sent; a redelivery of this record would send it again");
+        tracing::warn!(record = %key.1, error = %DisplayErrorContext(&e), "notice sent but not recorded as sent; a redelivery of this record would send it again");
     }
 }
 
@@ -617,7 +683,7 @@ async fn publish_digests(
         let id = publish(deps, message).await.map_err(|e| (first, e))?;
         tracing::info!(notices = part.len(), message_id = %id, "digest sent");
         for (_, notice) in part {
-            mark_sent(deps, notice, &id, now).await;
+            mark_sent(deps, &record_key(notice), &id, now).await;
         }
         published += 1;
     }
@@ -687,10 +753,8 @@ mod tests {
             .records
             .iter()
             .filter_map(|r| {
-                Notice::from_change(
-                    image_row(&r.change.old_image),
-                    image_row(&r.change.new_image),
-                )
+                let row = |image| image_item(image).as_ref().and_then(row_from_item);
+                Notice::from_change(row(&r.change.old_image), row(&r.change.new_image))
             })
             .collect();
         let kinds: Vec<&str> = notices.iter().map(|n| n.kind.as_str()).collect();

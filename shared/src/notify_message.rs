@@ -434,7 +434,7 @@ fn shorten(text: &str, max: usize) -> String {
 
 /// 128 bits of two FNV-1a hashes as 32 hex digits: a stable id, not a
 /// secret.
-fn hash_hex(text: &str) -> String {
+pub(crate) fn hash_hex(text: &str) -> String {
     let fnv = |seed: u64| {
         text.bytes().fold(seed, |h, b| {
             (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
