@@ -11,9 +11,11 @@ use crate::Error;
 
 /// Default days a daily rollup is kept after its day ends.
 pub const DEFAULT_DAILY_RETENTION_DAYS: u32 = 400;
-/// Default days a ledger item is kept (longer than any redelivery window:
-/// SQS keeps messages 14 days at most, Lambda retries async events for 6 hours).
-pub const DEFAULT_LEDGER_TTL_DAYS: u32 = 30;
+/// Default days a ledger item is kept: 0, for ever. A ledger item is what
+/// makes a rerun of a backfill over old files count nothing, so it must live
+/// at least as long as any file a user may backfill; an expiry shorter than
+/// the trail's own retention would let such a rerun count again.
+pub const DEFAULT_LEDGER_TTL_DAYS: u32 = 0;
 /// Default days a reject item is kept.
 pub const DEFAULT_REJECT_TTL_DAYS: u32 = 90;
 
@@ -65,7 +67,7 @@ pub struct Config {
     pub summary_table: String,
     /// `DAILY_RETENTION_DAYS`.
     pub retention: Retention,
-    /// `LEDGER_TTL_DAYS`.
+    /// `LEDGER_TTL_DAYS` (0: ledger items never expire).
     pub ledger_ttl_days: u32,
     /// `REJECT_TTL_DAYS`.
     pub reject_ttl_days: u32,
@@ -73,6 +75,10 @@ pub struct Config {
     pub limits: Limits,
     /// `HUMAN_ROLE_PATTERNS`, `INCLUDE_TABLES`, `EXCLUDE_TABLES`.
     pub rules: Rules,
+    /// `TRAIL_KEY_PREFIX`: where the trail's log files are in the bucket
+    /// (`AWSLogs/`, or `PREFIX/AWSLogs/`). An announced key outside it is a
+    /// counted skip, not a read. Unset: every key is read.
+    pub trail_key_prefix: Option<String>,
     /// `AWS_S3_FORCE_PATH_STYLE`, or implied by `AWS_ENDPOINT_URL` (local servers
     /// have no per-bucket host names).
     pub s3_path_style: bool,
@@ -115,6 +121,7 @@ impl Config {
                 max_record_bytes: MAX_RECORD_BYTES,
             },
             rules,
+            trail_key_prefix: vars.get("TRAIL_KEY_PREFIX"),
             s3_path_style: vars.flag("AWS_S3_FORCE_PATH_STYLE")
                 || vars.get("AWS_ENDPOINT_URL").is_some(),
         })

@@ -5,6 +5,8 @@
 //! The functions' `main` only reads configuration, builds [`Deps`] once and
 //! hands each event to [`handle_logs`] or [`handle_s3`].
 
+use std::collections::HashMap;
+
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::value::RawValue;
 
@@ -14,7 +16,8 @@ use aws_sdk_s3::operation::get_object::GetObjectError;
 use crate::config::Config;
 use crate::input::{InputKind, InputReader, LogsBatch};
 use crate::metrics::Invocation;
-use crate::notification::{self, Disposition, ObjectRef};
+use crate::notification::{self, content_source_id, Disposition, ObjectRef};
+use crate::paths::IngestPath;
 use crate::rollup::Batch;
 use crate::store::{Reject, SummaryStore};
 use crate::summary;
@@ -147,7 +150,7 @@ pub async fn ingest_logs(
                 InputKind::LogsData(logs) => logs_source_id(logs),
                 _ => format!("logs:request/{request_id}"),
             };
-            apply_batch(deps, &source, &batch, inv).await
+            apply_batch(deps, &source, &batch, IngestPath::Logs, inv).await
         }
         Err(e) if e.is_bad_input() => {
             inv.inputs += 1;
@@ -209,16 +212,25 @@ pub async fn ingest_s3(
                 if message.test_event {
                     tracing::info!("s3:TestEvent acknowledged");
                 }
+                if message.foreign {
+                    inv.messages_skipped += 1;
+                    tracing::warn!(message_id = ?message.message_id, "SNS message skipped: it is neither CloudTrail's notice nor an S3 event");
+                }
                 let mut first_error = None;
                 for announced in objects {
+                    let object = &announced.object;
                     match announced.disposition {
                         Disposition::Skip(reason) => {
                             inv.objects_skipped += 1;
                             tracing::debug!(reason = reason.as_str(), "object skipped");
                         }
+                        Disposition::Read if !in_trail(&deps.config, &object.key) => {
+                            inv.objects_skipped += 1;
+                            tracing::warn!(bucket = %object.bucket, key = %object.key, trail_key_prefix = deps.config.trail_key_prefix.as_deref().unwrap_or(""), "object skipped: outside the trail's key prefix (TRAIL_KEY_PREFIX)");
+                        }
                         Disposition::Read => {
-                            if let Err(e) = ingest_object(deps, &announced.object, inv).await {
-                                tracing::error!(source = %announced.object.source_id(), error = %e, "object not applied");
+                            if let Err(e) = ingest_object(deps, object, inv).await {
+                                tracing::error!(source = %object.announced_source_id(), error = %e, "object not applied");
                                 first_error.get_or_insert(e);
                             }
                         }
@@ -249,14 +261,26 @@ pub async fn ingest_s3(
     Ok(response)
 }
 
-/// Reads one CloudTrail file from S3 and applies it. A bad file becomes a
-/// reject and is not an error; S3 or summary-table failures are.
+/// True when `key` is where the trail writes log files (`TRAIL_KEY_PREFIX`),
+/// or when no prefix is configured.
+pub fn in_trail(config: &Config, key: &str) -> bool {
+    config
+        .trail_key_prefix
+        .as_deref()
+        .is_none_or(|prefix| key.starts_with(prefix))
+}
+
+/// Reads one CloudTrail file from S3 and applies it under the id of the
+/// content read ([`content_source_id`] with the ETag `GetObject` returned),
+/// so that every way of announcing the same object gives the same ledger
+/// items. A bad file becomes a reject and is not an error; S3 or
+/// summary-table failures are.
 pub async fn ingest_object(
     deps: &Deps,
     object: &ObjectRef,
     inv: &mut Invocation,
 ) -> Result<(), Error> {
-    let source = object.source_id();
+    let announced = object.announced_source_id();
     let where_ = format!("s3://{}/{}", object.bucket, object.key);
     let mut request = deps.s3.get_object().bucket(&object.bucket).key(&object.key);
     if let Some(version) = &object.version_id {
@@ -271,9 +295,10 @@ pub async fn ingest_object(
                     object: where_.clone(),
                     message: "the object no longer exists".into(),
                 };
+                tracing::warn!(bucket = %object.bucket, key = %object.key, "object skipped: it no longer exists");
                 return reject_with(
                     deps,
-                    &source,
+                    &announced,
                     Some(object),
                     "missing",
                     &missing.to_string(),
@@ -288,6 +313,10 @@ pub async fn ingest_object(
         }
     };
     inv.inputs += 1;
+    let source = match response.e_tag() {
+        Some(etag) => content_source_id(&object.bucket, &object.key, Some(etag)),
+        None => announced,
+    };
     // The body is decoded and split into records as it arrives: memory holds
     // a record or so of it, never the file.
     let reader = InputReader::new(deps.config.rules.clone(), deps.config.limits);
@@ -313,7 +342,7 @@ pub async fn ingest_object(
     }
     let read = pushed.and_then(|()| stream.finish());
     match read {
-        Ok(input) => apply_batch(deps, &source, &input.batch, inv).await,
+        Ok(input) => apply_batch(deps, &source, &input.batch, IngestPath::S3, inv).await,
         Err(Error::Empty) => {
             inv.objects_skipped += 1;
             Ok(())
@@ -357,11 +386,13 @@ async fn reject_with(
     Ok(())
 }
 
-/// Logs the batch's record problems, plans its writes and applies them.
+/// Logs the batch's record problems, plans its writes, applies them and
+/// marks the path they came by (see [`crate::paths`]).
 async fn apply_batch(
     deps: &Deps,
     source: &str,
     batch: &Batch,
+    path: IngestPath,
     inv: &mut Invocation,
 ) -> Result<(), Error> {
     for p in &batch.problems {
@@ -386,6 +417,15 @@ async fn apply_batch(
     let report = deps.store.apply(&plan, now_seconds()).await?;
     inv.chunks_applied += report.chunks_applied;
     inv.chunks_already_applied += report.chunks_already_applied;
+    let mut latest: HashMap<(&str, &str), i64> = HashMap::new();
+    for (key, rollup) in &batch.lifetime {
+        let day = rollup.last_seen.div_euclid(86_400);
+        let entry = latest.entry((&key.account, &key.region)).or_insert(day);
+        *entry = (*entry).max(day);
+    }
+    for ((account, region), day) in latest {
+        deps.store.mark_path(account, region, path, day).await?;
+    }
     Ok(())
 }
 

@@ -17,6 +17,9 @@ pub struct Invocation {
     pub inputs: u64,
     /// Objects announced but skipped (digest, folder, ...), by reason.
     pub objects_skipped: u64,
+    /// Notification messages that announce no trail file (an SNS message
+    /// from another publisher on the topic), acknowledged.
+    pub messages_skipped: u64,
     /// Inputs recorded as rejects.
     pub rejects: u64,
     /// Distinct rollup rows (lifetime and daily) written.
@@ -35,6 +38,7 @@ impl Invocation {
         self.counts.merge(&other.counts);
         self.inputs += other.inputs;
         self.objects_skipped += other.objects_skipped;
+        self.messages_skipped += other.messages_skipped;
         self.rejects += other.rejects;
         self.rollup_keys += other.rollup_keys;
         self.chunks_applied += other.chunks_applied;
@@ -45,10 +49,11 @@ impl Invocation {
     /// The reconciliation line.
     pub fn summary(&self) -> String {
         format!(
-            "{}; inputs {}, objects skipped {}, rejects {}, rollup keys {}, chunks applied {}, already applied {}, failures {}",
+            "{}; inputs {}, objects skipped {}, messages skipped {}, rejects {}, rollup keys {}, chunks applied {}, already applied {}, failures {}",
             self.counts,
             self.inputs,
             self.objects_skipped,
+            self.messages_skipped,
             self.rejects,
             self.rollup_keys,
             self.chunks_applied,
@@ -66,6 +71,7 @@ impl Invocation {
             ("Malformed".into(), self.counts.malformed_total()),
             ("Inputs".into(), self.inputs),
             ("ObjectsSkipped".into(), self.objects_skipped),
+            ("MessagesSkipped".into(), self.messages_skipped),
             ("Rejects".into(), self.rejects),
             ("RollupKeys".into(), self.rollup_keys),
             ("ChunksApplied".into(), self.chunks_applied),

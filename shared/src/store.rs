@@ -25,7 +25,8 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 use tokio::task::JoinSet;
 
-use crate::row::{format_time, Row};
+use crate::paths::{paths_sk, IngestPath, PathMarks, PATHS_PK};
+use crate::row::{format_day, format_time, Row};
 use crate::summary::{self, Chunk, CounterUpdate, Facts, Plan};
 use crate::Error;
 
@@ -164,7 +165,13 @@ pub struct SummaryStore {
     reject_ttl_days: u32,
     backoff: Backoff,
     concurrency: usize,
+    /// The path marks this store wrote, so a warm function writes each
+    /// (account, region, path) at most once a day.
+    marked: Arc<std::sync::Mutex<PathsMarked>>,
 }
+
+/// The latest day marked per (account, region, path).
+type PathsMarked = HashMap<(String, String, IngestPath), String>;
 
 enum ChunkOutcome {
     Applied,
@@ -181,6 +188,7 @@ impl SummaryStore {
             reject_ttl_days,
             backoff: Backoff::default(),
             concurrency: DEFAULT_CONCURRENCY,
+            marked: Arc::default(),
         }
     }
 
@@ -267,16 +275,20 @@ impl SummaryStore {
         total: usize,
         now: i64,
     ) -> Result<(ChunkOutcome, u64), Error> {
-        let ledger = Put::builder()
+        let mut ledger = Put::builder()
             .table_name(&*self.table)
             .item(summary::PK, s(summary::ledger_pk(source_id)))
             .item(summary::SK, s(summary::ledger_sk(chunk.index)))
             .item("chunks", n(total as u64))
-            .item("applied_at", s(format_time(now)))
-            .item(
+            .item("applied_at", s(format_time(now)));
+        // 0 days: kept for ever, so a backfill rerun years later skips it.
+        if self.ledger_ttl_days > 0 {
+            ledger = ledger.item(
                 summary::EXPIRES_AT,
                 n_i64(now + i64::from(self.ledger_ttl_days) * 86_400),
-            )
+            );
+        }
+        let ledger = ledger
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", summary::PK)
             .build()
@@ -700,6 +712,60 @@ impl SummaryStore {
         Ok(items)
     }
 
+    /// Records that `path` delivered events of `account` and `region` up to
+    /// `day` (days since the epoch): moves the path's mark forward, never
+    /// back (see [`crate::paths`]). A mark this store already wrote for that
+    /// day or later is not written again.
+    pub async fn mark_path(
+        &self,
+        account: &str,
+        region: &str,
+        path: IngestPath,
+        day: i64,
+    ) -> Result<(), Error> {
+        let day = format_day(day);
+        let seen = (account.to_owned(), region.to_owned(), path);
+        let known = |marked: &HashMap<_, String>| marked.get(&seen).is_some_and(|d| *d >= day);
+        if self.marked.lock().is_ok_and(|m| known(&m)) {
+            return Ok(());
+        }
+        // A later day there already fails the condition: nothing to move.
+        self.conditional(
+            PATHS_PK,
+            &paths_sk(account, region),
+            "SET #day = :day, #account = :account, #region = :region",
+            "attribute_not_exists(#day) OR #day < :day",
+            &[
+                ("#day", path.attribute()),
+                ("#account", "account"),
+                ("#region", "region"),
+            ],
+            vec![
+                (":day", s(day.clone())),
+                (":account", s(account.to_owned())),
+                (":region", s(region.to_owned())),
+            ],
+        )
+        .await?;
+        if let Ok(mut marked) = self.marked.lock() {
+            marked.insert(seen, day);
+        }
+        Ok(())
+    }
+
+    /// Every (account, region)'s path marks.
+    pub async fn path_marks(&self) -> Result<Vec<PathMarks>, Error> {
+        let items = self
+            .query_items(
+                None,
+                "#pk = :pk",
+                &[("#pk", summary::PK)],
+                vec![(":pk", s(PATHS_PK.to_owned()))],
+            )
+            .await?;
+        Ok(items.iter().filter_map(path_marks_from_item).collect())
+    }
+
     /// Records a batch that cannot be read. Writing it again is harmless.
     pub async fn put_reject(&self, reject: &Reject) -> Result<(), Error> {
         let mut request = self
@@ -1056,6 +1122,20 @@ pub fn reject_from_item(item: &HashMap<String, AttributeValue>) -> Option<Reject
         at: text("rejected_at")
             .and_then(|t| crate::attribute::parse_event_time(&t))
             .unwrap_or(0),
+    })
+}
+
+/// Path marks from a `PATHS` item; `None` for anything else.
+pub fn path_marks_from_item(item: &HashMap<String, AttributeValue>) -> Option<PathMarks> {
+    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+    if text(summary::PK).as_deref() != Some(PATHS_PK) {
+        return None;
+    }
+    Some(PathMarks {
+        account: text("account")?,
+        region: text("region")?,
+        s3_day: text(IngestPath::S3.attribute()),
+        logs_day: text(IngestPath::Logs.attribute()),
     })
 }
 
