@@ -18,3 +18,4 @@ mod queries;
 mod scan;
 mod security;
 mod template;
+mod triggers;

@@ -8,13 +8,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context as _;
 use ddb_audit_core::config::NotifyConfig;
-use ddb_audit_core::ingest::{handle_s3, Deps};
+use ddb_audit_core::ingest::{handle_logs, handle_s3, Deps};
 use ddb_audit_core::notify_handler::{handle_stream, NotifyDeps, StreamEvent, StreamResponse};
 use ddb_audit_tests::faults::Faults;
 use ddb_audit_tests::moto::Moto;
 use ddb_audit_tests::stack::{self, Stack};
 use ddb_audit_tests::stream::read_after;
-use ddb_audit_tests::{event_file, identity, trail_file, Record, ACCOUNT, REGION, SAMPLE_SECRETS};
+use ddb_audit_tests::{
+    event_file, identity, logs_event, trail_file, Record, ACCOUNT, REGION, SAMPLE_SECRETS,
+};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{json, Value};
 
@@ -328,6 +330,65 @@ async fn the_same_stream_batch_delivered_twice_sends_each_notice_once() -> anyho
     assert_eq!(published.len(), 2);
     assert!(published.iter().any(|p| p.about(&role("checkout"))));
     assert!(published.iter().any(|p| p.about(&role("billing"))));
+    assert_no_secrets(&published);
+    Ok(())
+}
+
+/// One trail through both ingest functions: one warning notice, whatever
+/// more both paths deliver and however often the stream is delivered, and
+/// the ordinary new-caller notice beside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trail_reaching_both_paths_is_one_warning_notice() -> anyhow::Result<()> {
+    let mut env = env().await?;
+    let deps = env.notifier(&[], env.moto.sns())?;
+    let mut all = Vec::new();
+    for round in 0..2 {
+        let records: Vec<Record> = (0..3)
+            .map(|i| {
+                call("GetItem", "orders", "checkout").set("eventID", json!(format!("r{round}-{i}")))
+            })
+            .collect();
+        env.ingest(&records).await?;
+        let messages: Vec<String> = records.iter().map(Record::text).collect();
+        let event = serde_json::from_slice(&logs_event(&messages))?;
+        handle_logs(&env.ingest, LambdaEvent::new(event, Context::default())).await?;
+        let batch = env.stream_records().await?;
+        for _ in 0..2 {
+            assert!(deliver(&deps, &batch).await?.batch_item_failures.is_empty());
+        }
+        all.extend(batch);
+    }
+    // A fresh execution environment gets every record again.
+    let fresh = env.notifier(&[], env.moto.sns())?;
+    deliver(&fresh, &all).await?;
+    let published = env.published()?;
+    let warnings: Vec<&Published> = published
+        .iter()
+        .filter(|p| p.subject.contains("reaches both ingest paths"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{published:#?}");
+    let warning = warnings[0];
+    assert_eq!(
+        warning.subject,
+        format!("ddb-audit: {ACCOUNT} {REGION} reaches both ingest paths; counts double")
+    );
+    assert_eq!(
+        warning.attributes.get("kind").map(String::as_str),
+        Some("path_overlap")
+    );
+    assert!(warning.text.contains("counted twice"), "{}", warning.text);
+    assert!(
+        warning.text.contains("delete-subscription-filter"),
+        "{}",
+        warning.text
+    );
+    assert_eq!(
+        published
+            .iter()
+            .filter(|p| p.about(&role("checkout")))
+            .count(),
+        1
+    );
     assert_no_secrets(&published);
     Ok(())
 }
