@@ -144,9 +144,10 @@ pub struct AnalyzeArgs {
     by_day: bool,
 
     /// Treat sessions of roles matching this glob as people (each session
-    /// name is its own caller). Matched against the role name and the role
-    /// ARN; repeat for several. `AWSReservedSSO_*` roles and console sessions
-    /// are people without this.
+    /// name is its own caller), and IAM users matching it as people. Matched
+    /// against the role or user name and its ARN; repeat for several.
+    /// `AWSReservedSSO_*` roles and console sign-ins are people without this;
+    /// service-linked roles never are.
     #[arg(
         long = "human-role",
         value_name = "GLOB",
