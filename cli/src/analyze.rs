@@ -162,6 +162,7 @@ pub(crate) fn run(
     // whole would cost as much memory again as its rollups. JSON Lines are
     // written straight from the rollups.
     let json = args.format == crate::output::Format::Json;
+    let layout = crate::output::Layout::new(args.wide);
     if read == 0 && args.format == crate::output::Format::Table {
         // Nothing was read: stderr says why, and "No DynamoDB calls found"
         // would say something else.
@@ -179,7 +180,7 @@ pub(crate) fn run(
         if json {
             crate::output::write_json_lines(rows, out)?;
         } else {
-            crate::output::write_rows(args.format, rows.map(|r| r.to_row()), out)?;
+            crate::output::write_rows(args.format, layout, rows.map(|r| r.to_row()), out)?;
         }
     } else {
         let rows = run
@@ -189,7 +190,7 @@ pub(crate) fn run(
         if json {
             crate::output::write_json_lines(rows, out)?;
         } else {
-            crate::output::write_rows(args.format, rows.map(|r| r.to_row()), out)?;
+            crate::output::write_rows(args.format, layout, rows.map(|r| r.to_row()), out)?;
         }
     }
 

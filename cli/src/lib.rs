@@ -13,6 +13,7 @@
 mod analyze;
 mod aws;
 mod backfill;
+mod fit;
 mod output;
 mod query;
 mod table;
@@ -138,6 +139,12 @@ pub struct AnalyzeArgs {
     /// line) for scripts, `csv` for spreadsheets.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+
+    /// In the table: full caller ARNs and every column, as wide as they
+    /// are, instead of short names fitted to the terminal (JSON and CSV
+    /// always carry the full caller).
+    #[arg(long)]
+    wide: bool,
 
     /// Print one row per UTC day instead of one row per lifetime.
     #[arg(long)]

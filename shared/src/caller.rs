@@ -215,8 +215,9 @@ pub fn identify<'a>(record: &'a RecordView<'a>, human_roles: &HumanRoles) -> Cal
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CallerName<'a> {
     /// The short name: a role or IAM user name, a person's session name
-    /// (`alice@example.com`), the AWS service (`glue.amazonaws.com`), or the
-    /// whole caller string when it has no shorter form.
+    /// (`alice@example.com`), the AWS service (`glue.amazonaws.com`), the id
+    /// after `identitycenter:` or `account:` (the caller type says which), or
+    /// the whole caller string when it has no shorter form.
     pub short: &'a str,
     /// The account in the caller's ARN, when it is one.
     pub account: Option<&'a str>,
@@ -237,11 +238,11 @@ pub fn caller_name<'c>(caller: &'c str) -> CallerName<'c> {
         role: None,
         service: None,
     };
-    if let Some(service) = caller.strip_prefix("service:").filter(|s| !s.is_empty()) {
-        return CallerName {
-            short: service,
-            ..whole
-        };
+    // The prefix repeats the caller type, which is shown beside the name.
+    for prefix in ["service:", "identitycenter:", "account:"] {
+        if let Some(short) = caller.strip_prefix(prefix).filter(|s| !s.is_empty()) {
+            return CallerName { short, ..whole };
+        }
     }
     let Some(rest) = caller.strip_prefix("arn:") else {
         return whole;
@@ -561,10 +562,10 @@ mod tests {
                 Some("dynamodb.application-autoscaling.amazonaws.com"),
             ),
             ("service:glue.amazonaws.com", "glue.amazonaws.com", None, None, None),
-            ("account:444455556666", "account:444455556666", None, None, None),
+            ("account:444455556666", "444455556666", None, None, None),
             (
                 "identitycenter:94482488-3041-7026-18f3-be45837cd0e4",
-                "identitycenter:94482488-3041-7026-18f3-be45837cd0e4",
+                "94482488-3041-7026-18f3-be45837cd0e4",
                 None,
                 None,
                 None,
