@@ -517,7 +517,15 @@ mod tests {
 
     #[test]
     fn caller_names_are_short_for_people() {
-        let cases: [(&str, &str, Option<&str>, Option<&str>, Option<&str>); 11] = [
+        /// caller string, short name, account, role, service
+        type Case<'a> = (
+            &'a str,
+            &'a str,
+            Option<&'a str>,
+            Option<&'a str>,
+            Option<&'a str>,
+        );
+        let cases: [Case<'_>; 11] = [
             (
                 "arn:aws:iam::111122223333:role/service/orders-api",
                 "orders-api",
