@@ -150,16 +150,26 @@ fn csv_and_table_formats_carry_the_same_rows() {
         .any(|l| l.contains("payments") && l.contains("role/billing")));
     let table = ddb_audit(&["analyze", &file]);
     assert_eq!(table.code, 0);
-    for text in [
-        "orders",
-        "payments",
-        "arn:aws:iam::111122223333:role/billing",
-        "GetItem 1",
-    ] {
+    for text in ["orders", "payments", "billing", "checkout"] {
         assert!(
             table.stdout.contains(text),
             "table lacks {text}:\n{}",
             table.stdout
+        );
+    }
+    // Short caller names in the table; full ARNs and every column with --wide.
+    assert!(!table.stdout.contains("arn:aws:iam::"), "{}", table.stdout);
+    let wide = ddb_audit(&["analyze", "--wide", &file]);
+    assert_eq!(wide.code, 0);
+    for text in [
+        "arn:aws:iam::111122223333:role/billing",
+        "GetItem 1",
+        "2024-03-15T12:00:00Z",
+    ] {
+        assert!(
+            wide.stdout.contains(text),
+            "wide table lacks {text}:\n{}",
+            wide.stdout
         );
     }
 }
