@@ -20,11 +20,15 @@ SAM := SAM_CLI_TELEMETRY=0 PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CURDIR)/$(SAM_V
 LAMBDA_TARGET := aarch64-unknown-linux-gnu
 FUNCTIONS := logs-ingest s3-ingest notifier
 
-.PHONY: demo test moto lambda-tools sam-tools lint-template build deploy test-real lint fmt events build-cli clean
+.PHONY: demo demo-stop help test moto lambda-tools sam-tools lint-template build deploy test-real lint fmt events build-cli clean
+# KEEP=1: `make demo KEEP=1` leaves moto running afterwards, for the query examples.
+KEEP ?=
 
 ## demo: the whole pipeline on a local AWS emulator: the three functions through the
 ##       Lambda runtime interface, an S3 file and a CloudWatch Logs batch in,
-##       rollups and notices out (demo/demo.py says each step as it goes)
+##       rollups and notices out (demo/demo.py says each step as it goes).
+##       KEEP=1 leaves moto running with the demo's data and prints the `export` lines
+##       to query it (`ddb-audit callers`, ...); `make demo-stop` stops it
 demo: moto lambda-tools
 	@echo "==> building the CLI and the three functions (the first build takes a few minutes)"
 	$(CARGO) build -p ddb-audit-cli
@@ -33,7 +37,29 @@ demo: moto lambda-tools
 	$(CARGO) build --bin s3-ingest
 	$(CARGO) build --bin logs-ingest
 	$(CARGO) build --bin notifier
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/python demo/demo.py
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/python demo/demo.py $(if $(KEEP),--keep)
+
+## demo-stop: stop the moto server a `make demo KEEP=1` left running
+demo-stop:
+	@if [ -s target/demo/moto.pid ]; then \
+	  pid=$$(cat target/demo/moto.pid); \
+	  if kill -- -$$pid 2>/dev/null; then echo "stopped moto (process group $$pid)"; \
+	  else echo "moto (process group $$pid) was not running"; fi; \
+	  rm -f target/demo/moto.pid; \
+	else echo "no moto left running by make demo KEEP=1 (target/demo/moto.pid is absent)"; fi
+
+## help: this list
+help:
+	@MOTO_VERSION='$(MOTO_VERSION)' CARGO_LAMBDA_VERSION='$(CARGO_LAMBDA_VERSION)' \
+	  SAM_VERSION='$(SAM_VERSION)' SAM_VENV='$(SAM_VENV)' DDB_AUDIT_FIXTURES='$(DDB_AUDIT_FIXTURES)' \
+	  awk '!/^##/ { described = 0; next } \
+	       { text = substr($$0, 3); sub(/^ +/, "", text) } \
+	       /^## [a-z][a-z-]*:/ { name = text; sub(/:.*/, "", name); sub(/^[^:]*: */, "", text); described = 1 } \
+	       !/^## [a-z][a-z-]*:/ { if (!described) next; name = "" } \
+	       { while (match(text, /[$$][(][A-Z_]+[)]/)) { v = substr(text, RSTART + 2, RLENGTH - 3); \
+	           text = substr(text, 1, RSTART - 1) ENVIRON[v] substr(text, RSTART + RLENGTH) } \
+	         printf "  %-14s %s\n", name, text }' \
+	  $(firstword $(MAKEFILE_LIST))
 
 ## test: every test (unit and integration; the integration tests start moto from .venv)
 test: moto
@@ -91,6 +117,7 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
+## fmt: format the code (cargo fmt --all)
 fmt:
 	$(CARGO) fmt --all
 
@@ -118,9 +145,11 @@ bench:
 	@if [ -n "$(BENCH_STAGES)" ]; then $(CARGO) bench -p ddb-audit-core; \
 	 else echo "(per-stage figures: make bench BENCH_STAGES=1, or cargo bench -p ddb-audit-core)"; fi
 
+## build-cli: the ddb-audit command, built to target/debug/ddb-audit
 build-cli:
 	$(CARGO) build -p ddb-audit-cli
 
+## clean: cargo clean
 clean:
 	$(CARGO) clean
 

@@ -21,6 +21,12 @@ It prints the notices as the subscribed queue received them and the rollups
 (`ddb-audit callers`), then stops everything it started. Everything it writes
 goes under target/demo/ (the servers' logs stay there for a look afterwards).
 
+With --keep (`make demo KEEP=1`) moto keeps running after a successful demo,
+holding the summary table and everything else the demo made, and the demo
+prints the `export` lines (also written to target/demo/env.sh) that point the
+CLI at it, so the query examples can be tried. `make demo-stop` stops it (its
+process group id is in target/demo/moto.pid); the next demo stops it too.
+
 Run it through `make demo`, which builds the binaries and installs the pinned
 moto and cargo-lambda into .venv first; this script expects the python of
 that .venv (boto3 comes with moto).
@@ -49,6 +55,8 @@ EVENTS = ROOT / "events"
 SAMPLE_FILE = EVENTS / "cloudtrail" / "111122223333_CloudTrail_us-east-1_20240315T1205Z_sample.json.gz"
 S3_EVENT = EVENTS / "s3-ingest" / "sqs-s3.json"
 LOGS_EVENT = EVENTS / "logs-ingest" / "cloudwatch-logs-later.json"
+# The process group of the moto `--keep` leaves running.
+MOTO_PID = WORK / "moto.pid"
 
 REGION = "us-east-1"
 TABLE = "ddb-audit-demo"
@@ -109,8 +117,12 @@ class Processes:
         self.running.append((name, proc, handle))
         return proc
 
-    def stop(self):
+    def stop(self, keep=()):
         for name, proc, handle in reversed(self.running):
+            if name in keep and proc.poll() is None:
+                handle.close()
+                detail(f"left {name} running (process group {proc.pid})")
+                continue
             if proc.poll() is None:
                 try:
                     os.killpg(proc.pid, signal.SIGTERM)
@@ -322,17 +334,23 @@ def run_notifier(stream, watch, event_file):
     watch.invoke("notifier", event_file)
 
 
-def run(cli, processes):
+def run(cli, processes, keep):
     say("Starting moto's server (a local AWS) on 127.0.0.1")
     moto_port = free_port()
     moto_log = WORK / "moto.log"
+    moto_env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    if keep:
+        # Not tied to this script's standard input: it outlives the demo.
+        moto_env["DDB_AUDIT_MOTO_DETACHED"] = "1"
     moto = processes.start(
         "moto",
         [sys.executable, str(ROOT / "tests" / "moto_server.py"), "-H", "127.0.0.1", "-p", str(moto_port)],
         moto_log,
-        env={**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},
-        stdin=subprocess.PIPE,
+        env=moto_env,
+        stdin=subprocess.DEVNULL if keep else subprocess.PIPE,
     )
+    if keep:
+        MOTO_PID.write_text(f"{moto.pid}\n")
     endpoint = f"http://127.0.0.1:{moto_port}"
     wait_until("moto", lambda: http_ok(f"{endpoint}/moto-api/"), moto, moto_log)
     detail(f"moto answers on {endpoint} (log: {moto_log.relative_to(ROOT)})")
@@ -430,28 +448,75 @@ def run(cli, processes):
     detail(f"$ ddb-audit callers --summary-table {TABLE}")
     sys.stdout.flush()
     subprocess.run([cli, "callers", "--summary-table", TABLE], env=env, check=True, timeout=120)
+    return endpoint
+
+
+def exports(endpoint):
+    """The shell lines that point the CLI at the kept moto."""
+    return [
+        f"export AWS_ENDPOINT_URL={endpoint}",
+        f"export AWS_REGION={REGION} AWS_DEFAULT_REGION={REGION}",
+        "export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing",
+        f"export SUMMARY_TABLE={TABLE}",
+        f'export PATH="{ROOT / "target" / "debug"}:$PATH"',
+    ]
+
+
+def stop_kept_moto():
+    """Stops the moto a previous `make demo KEEP=1` left running."""
+    try:
+        pid = int(MOTO_PID.read_text().strip())
+    except (OSError, ValueError):
+        return
+    try:
+        os.killpg(pid, signal.SIGTERM)
+        detail(f"stopped the moto a previous `make demo KEEP=1` left running (process group {pid})")
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cli", default=str(ROOT / "target" / "debug" / "ddb-audit"),
                         help="the ddb-audit binary (default: target/debug/ddb-audit)")
+    parser.add_argument("--keep", action="store_true",
+                        help="leave moto running afterwards and print the export lines to query it")
     args = parser.parse_args()
     if shutil.which("cargo-lambda") is None:
         sys.exit("cargo-lambda is not on PATH: run `make demo` (it installs it into .venv)")
+    stop_kept_moto()
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
     started = time.monotonic()
     processes = Processes()
+    endpoint = None
     try:
-        run(args.cli, processes)
+        endpoint = run(args.cli, processes, args.keep)
     except (DemoError, subprocess.CalledProcessError, subprocess.TimeoutExpired) as e:
         print(f"\ndemo failed: {e}", file=sys.stderr)
         return 1
     finally:
         say("Stopping what the demo started")
-        processes.stop()
+        kept = ("moto",) if args.keep and endpoint else ()
+        processes.stop(keep=kept)
+        if args.keep and not endpoint:
+            MOTO_PID.unlink(missing_ok=True)
     say(f"Done in {time.monotonic() - started:.0f} s. Logs: target/demo/")
+    if args.keep:
+        lines = exports(endpoint)
+        (WORK / "env.sh").write_text("".join(f"{line}\n" for line in lines))
+        say("moto is still running with the demo's summary table. To query it, paste these lines")
+        detail("(or run `. target/demo/env.sh`):")
+        print()
+        for line in lines:
+            print(line)
+        print()
+        detail("then, for example:")
+        detail("  ddb-audit callers")
+        detail("  ddb-audit callers --table orders --account 111122223333 --region us-east-1")
+        detail("  ddb-audit new --since 2024-03-01")
+        detail("  ddb-audit stale --days 30")
+        detail("Stop it with `make demo-stop`.")
     return 0
 
 

@@ -8,6 +8,8 @@ Two additions to moto as it comes:
   holds the other end of that pipe, so the server goes away with it even if
   that process dies without cleaning up (abort, SIGKILL): no orphan servers.
   Run it with stdin from a pipe you keep open (not a terminal you close).
+  DDB_AUDIT_MOTO_DETACHED=1 turns this off, for a server meant to outlive
+  its starter (`make demo KEEP=1`); stop that one yourself.
 - Requests run one at a time (a lock around moto's WSGI application), unless
   DDB_AUDIT_MOTO_REQUESTS=concurrent. moto's DynamoDB backend takes no lock:
   concurrent writes can lose updates, and a cancelled transaction rolls its
@@ -28,7 +30,8 @@ def _watch_stdin():
     os._exit(0)
 
 
-threading.Thread(target=_watch_stdin, daemon=True).start()
+if os.environ.get("DDB_AUDIT_MOTO_DETACHED") != "1":
+    threading.Thread(target=_watch_stdin, daemon=True).start()
 
 if os.environ.get("DDB_AUDIT_MOTO_REQUESTS", "one-at-a-time") != "concurrent":
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication as _App

@@ -34,12 +34,15 @@ pub(crate) fn run(
         ..Limits::default()
     };
     let app_names = crate::output::app_names(args.app_names.as_deref())?;
-    let mut inputs = Vec::new();
+    let mut inputs: Vec<Input> = Vec::new();
     let mut failed = 0usize;
-    for path in &args.paths {
-        if let Err(e) = collect(path, &mut inputs) {
+    // Per PATH: whether it could be looked at (an error is named already).
+    let mut listed = vec![true; args.paths.len()];
+    for (arg, path) in args.paths.iter().enumerate() {
+        if let Err(e) = collect(path, arg, &mut inputs) {
             writeln!(err, "{}: cannot read: {e}", path.display())?;
             failed += 1;
+            listed[arg] = false;
         }
     }
 
@@ -54,9 +57,13 @@ pub(crate) fn run(
     let mut settled = Settled {
         counted: reader(rules.clone()),
         run: Batch::default(),
+        inputs: &inputs,
         read: 0,
+        read_per_path: vec![0; args.paths.len()],
+        file_failed: vec![false; args.paths.len()],
         failed,
         empty: 0,
+        not_cloudtrail: 0,
         err,
     };
     let alone = reader(rules);
@@ -72,31 +79,32 @@ pub(crate) fn run(
         // part of itself in that batch: the files before it are then read
         // again and settled one by one, as the threads' files are.
         let mut after: Option<ReadInput> = None;
-        let mut batched: Vec<&PathBuf> = Vec::new();
-        for path in &inputs {
+        let mut batched: Vec<usize> = Vec::new();
+        for (i, Input { path, .. }) in inputs.iter().enumerate() {
             let result = open_file(path, limits)
                 .and_then(|file| read_open(&settled.counted, path, file, after.take()));
             match result {
                 Ok(input) => {
                     after = Some(input);
-                    batched.push(path);
+                    batched.push(i);
                 }
                 Err(e) => {
                     if let Some(input) = after.take() {
                         // Nothing of this file was read: the batch stands.
-                        settled.batch(batched.len(), input);
+                        settled.batch(&batched, input);
                     } else {
-                        for earlier in batched.iter() {
-                            settled.settle(earlier, read_file(&alone, earlier, limits))?;
+                        for &earlier in batched.iter() {
+                            let result = read_file(&alone, &inputs[earlier].path, limits);
+                            settled.settle(earlier, result)?;
                         }
                     }
                     batched.clear();
-                    settled.settle(path, Err(e))?;
+                    settled.settle(i, Err(e))?;
                 }
             }
         }
         if let Some(input) = after {
-            settled.batch(batched.len(), input);
+            settled.batch(&batched, input);
         }
     } else {
         // Files are read on as many threads as there are processors, each
@@ -108,7 +116,9 @@ pub(crate) fn run(
                 let (tx, next, inputs, alone) = (tx.clone(), &next, &inputs, &alone);
                 scope.spawn(move || loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(path) = inputs.get(i) else { break };
+                    let Some(Input { path, .. }) = inputs.get(i) else {
+                        break;
+                    };
                     if tx.send((i, read_file(alone, path, limits))).is_err() {
                         break;
                     }
@@ -120,7 +130,7 @@ pub(crate) fn run(
             for (i, result) in rx {
                 waiting.insert(i, result);
                 while let Some(result) = waiting.remove(&due) {
-                    settled.settle(&inputs[due], result)?;
+                    settled.settle(due, result)?;
                     due += 1;
                 }
             }
@@ -130,8 +140,11 @@ pub(crate) fn run(
     let Settled {
         run,
         read,
+        read_per_path,
+        file_failed,
         failed,
         empty,
+        not_cloudtrail,
         err,
         ..
     } = settled;
@@ -149,7 +162,11 @@ pub(crate) fn run(
     // whole would cost as much memory again as its rollups. JSON Lines are
     // written straight from the rollups.
     let json = args.format == crate::output::Format::Json;
-    if args.by_day {
+    let layout = crate::output::Layout::new(args.wide);
+    if read == 0 && args.format == crate::output::Format::Table {
+        // Nothing was read: stderr says why, and "No DynamoDB calls found"
+        // would say something else.
+    } else if args.by_day {
         let mut daily: Vec<_> = run.daily.iter().collect();
         daily.sort_by(|(a, ra), (b, rb)| {
             (&a.key.account, &a.key.region, &a.key.table, a.day)
@@ -163,7 +180,7 @@ pub(crate) fn run(
         if json {
             crate::output::write_json_lines(rows, out)?;
         } else {
-            crate::output::write_rows(args.format, rows.map(|r| r.to_row()), out)?;
+            crate::output::write_rows(args.format, layout, rows.map(|r| r.to_row()), out)?;
         }
     } else {
         let rows = run
@@ -173,23 +190,68 @@ pub(crate) fn run(
         if json {
             crate::output::write_json_lines(rows, out)?;
         } else {
-            crate::output::write_rows(args.format, rows.map(|r| r.to_row()), out)?;
+            crate::output::write_rows(args.format, layout, rows.map(|r| r.to_row()), out)?;
         }
     }
 
+    let skipped = if not_cloudtrail > 0 {
+        format!(", {not_cloudtrail} not CloudTrail (skipped)")
+    } else {
+        String::new()
+    };
     writeln!(
         err,
-        "{read} input(s) read, {failed} could not be read, {empty} empty; {}",
+        "{read} input(s) read, {failed} could not be read, {empty} empty{skipped}; {}",
         run.counts
     )?;
-    Ok(if failed > 0 { 1 } else { 0 })
+    // A PATH with nothing read in it is an error, said once: unless its own
+    // error (a file that could not be read) has said it already.
+    let mut nothing = false;
+    for (arg, path) in args.paths.iter().enumerate() {
+        if read_per_path[arg] > 0 {
+            continue;
+        }
+        nothing = true;
+        if listed[arg] && !file_failed[arg] {
+            let looked_at = inputs.iter().filter(|i| i.arg == arg).count();
+            writeln!(err, "{}", nothing_found(path, looked_at))?;
+        }
+    }
+    Ok(if failed > 0 || nothing { 1 } else { 0 })
+}
+
+/// What to say of a PATH where no CloudTrail file was read, `looked_at`
+/// files having been tried in it.
+fn nothing_found(path: &Path, looked_at: usize) -> String {
+    let is_dir = path.is_dir();
+    let path = path.display();
+    match looked_at {
+        _ if !is_dir => format!("{path}: no CloudTrail records in it"),
+        0 => format!(
+            "{path}: no CloudTrail file found (looked for .json, .json.gz and .gz files; digest and \
+             Insights files are passed over). CloudTrail writes its files under \
+             AWSLogs/ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/: copy them here with `aws s3 sync`"
+        ),
+        1 => format!("{path}: no CloudTrail file found (the one file looked at is not one)"),
+        n => format!("{path}: no CloudTrail file found among the {n} files looked at"),
+    }
+}
+
+/// One file to read, and the PATH argument it came from.
+struct Input {
+    path: PathBuf,
+    /// The index of the PATH argument.
+    arg: usize,
+    /// Found by walking a directory rather than named.
+    walked: bool,
 }
 
 /// Adds `path` (a file) or the CloudTrail files below it (a directory).
-fn collect(path: &Path, inputs: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+fn collect(path: &Path, arg: usize, inputs: &mut Vec<Input>) -> anyhow::Result<()> {
     let meta = std::fs::metadata(path).context("no such file or directory")?;
+    let input = |path: PathBuf, walked: bool| Input { path, arg, walked };
     if !meta.is_dir() {
-        inputs.push(path.to_path_buf());
+        inputs.push(input(path.to_path_buf(), false));
         return Ok(());
     }
     let mut found = Vec::new();
@@ -200,7 +262,7 @@ fn collect(path: &Path, inputs: &mut Vec<PathBuf>) -> anyhow::Result<()> {
         }
     }
     found.sort();
-    inputs.extend(found);
+    inputs.extend(found.into_iter().map(|path| input(path, true)));
     Ok(())
 }
 
@@ -235,44 +297,91 @@ struct Settled<'e> {
     /// Counts each eventID once across the files settled.
     counted: InputReader,
     run: Batch,
+    inputs: &'e [Input],
     read: usize,
+    /// Files read, per PATH argument.
+    read_per_path: Vec<usize>,
+    /// Per PATH argument: it is a file, and could not be read (and said so).
+    file_failed: Vec<bool>,
     failed: usize,
     empty: usize,
+    /// Notifications met in a directory: named and passed over.
+    not_cloudtrail: usize,
     err: &'e mut dyn Write,
 }
 
 impl Settled<'_> {
     /// Settles one file read alone: merged (after it is read again leaving
     /// out the eventIDs of earlier files, if it shares any), or named.
-    fn settle(&mut self, path: &Path, result: Result<ReadInput, FileError>) -> std::io::Result<()> {
+    fn settle(&mut self, i: usize, result: Result<ReadInput, FileError>) -> std::io::Result<()> {
+        let inputs = self.inputs;
+        let Some(file) = inputs.get(i) else {
+            return Ok(());
+        };
         let result = match result {
             Ok(input) if self.counted.seen().overlaps(&input.event_ids) => {
-                read_file(&self.counted, path, self.counted.limits())
+                read_file(&self.counted, &file.path, self.counted.limits())
             }
             other => other,
         };
-        let origin = path.display();
+        let origin = file.path.display();
         match result {
-            Ok(input) => self.batch(1, input),
+            Ok(input) => self.batch(&[i], input),
             Err(FileError::Input(Error::Empty)) => {
                 writeln!(self.err, "{origin}: skipped: empty file")?;
                 self.empty += 1;
             }
+            // In a directory, an event that only points at CloudTrail files
+            // (the samples of a repository, a saved notification) is
+            // passed over; named on the command line, it is an error.
+            Err(FileError::Input(e @ Error::Notification { .. })) if file.walked => {
+                writeln!(
+                    self.err,
+                    "{origin}: skipped: {e}; analyze the CloudTrail files it announces"
+                )?;
+                self.not_cloudtrail += 1;
+            }
+            Err(FileError::Input(e @ Error::Notification { .. })) => {
+                writeln!(
+                    self.err,
+                    "{origin}: cannot read: {e}; analyze the CloudTrail files it announces"
+                )?;
+                self.failed_file(file);
+            }
             Err(FileError::Input(e)) => {
                 writeln!(self.err, "{origin}: cannot read: {e} ({})", e.reason())?;
-                self.failed += 1;
+                self.failed_file(file);
             }
             Err(FileError::File(e)) => {
                 writeln!(self.err, "{origin}: cannot read: {e}")?;
-                self.failed += 1;
+                self.failed_file(file);
             }
         }
         Ok(())
     }
 
-    /// Settles `files` files read into one batch by the counting reader.
-    fn batch(&mut self, files: usize, input: ReadInput) {
-        self.read += files;
+    fn failed_file(&mut self, file: &Input) {
+        self.failed += 1;
+        if !file.walked {
+            if let Some(failed) = self.file_failed.get_mut(file.arg) {
+                *failed = true;
+            }
+        }
+    }
+
+    /// Settles the files `files` (indexes into the inputs) read into one
+    /// batch by the counting reader.
+    fn batch(&mut self, files: &[usize], input: ReadInput) {
+        self.read += files.len();
+        for &i in files {
+            if let Some(slot) = self
+                .inputs
+                .get(i)
+                .and_then(|file| self.read_per_path.get_mut(file.arg))
+            {
+                *slot += 1;
+            }
+        }
         self.counted.remember(input.event_ids);
         self.run.merge(input.batch);
     }

@@ -13,6 +13,7 @@
 mod analyze;
 mod aws;
 mod backfill;
+mod fit;
 mod output;
 mod query;
 mod table;
@@ -139,14 +140,21 @@ pub struct AnalyzeArgs {
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
 
+    /// In the table: full caller ARNs and every column, as wide as they
+    /// are, instead of short names fitted to the terminal (JSON and CSV
+    /// always carry the full caller).
+    #[arg(long)]
+    wide: bool,
+
     /// Print one row per UTC day instead of one row per lifetime.
     #[arg(long)]
     by_day: bool,
 
     /// Treat sessions of roles matching this glob as people (each session
-    /// name is its own caller). Matched against the role name and the role
-    /// ARN; repeat for several. `AWSReservedSSO_*` roles and console sessions
-    /// are people without this.
+    /// name is its own caller), and IAM users matching it as people. Matched
+    /// against the role or user name and its ARN; repeat for several.
+    /// `AWSReservedSSO_*` roles and console sign-ins are people without this;
+    /// service-linked roles never are.
     #[arg(
         long = "human-role",
         value_name = "GLOB",

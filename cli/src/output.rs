@@ -2,11 +2,12 @@
 //! spreadsheets.
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 
-use comfy_table::presets::UTF8_FULL_CONDENSED;
-use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
+use ddb_audit_core::caller::caller_name;
 use ddb_audit_core::row::Row;
+
+use crate::fit::{self, Column, Wrap};
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -19,10 +20,62 @@ pub enum Format {
     Csv,
 }
 
+/// How a table for people is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Layout {
+    /// Fit the table to this width (leaving columns out as needed); `None`
+    /// for `--wide`: every column, as wide as its content.
+    pub width: Option<usize>,
+    /// Full caller strings (ARNs) instead of short names.
+    pub full_callers: bool,
+}
+
+impl Layout {
+    /// The layout the command line asks for: `--wide`, or fitted to the
+    /// output's width ([`fit::output_width`]).
+    pub(crate) fn new(wide: bool) -> Self {
+        if wide {
+            Layout {
+                width: None,
+                full_callers: true,
+            }
+        } else {
+            Layout::fitted(fit::output_width())
+        }
+    }
+
+    /// Fitted to `width`, with short caller names.
+    pub(crate) fn fitted(width: usize) -> Self {
+        Layout {
+            width: Some(width),
+            full_callers: false,
+        }
+    }
+
+    /// Writes a laid-out table, and the note of the columns it left out.
+    pub(crate) fn write(
+        &self,
+        columns: &[Column],
+        cells: &[Vec<String>],
+        out: &mut dyn Write,
+    ) -> std::io::Result<()> {
+        let fitted = fit::fit(columns, cells, self.width);
+        out.write_all(fitted.text.as_bytes())?;
+        if let Some(note) = self
+            .width
+            .and_then(|width| fit::dropped_note(&fitted.dropped, width))
+        {
+            writeln!(out, "{note}")?;
+        }
+        Ok(())
+    }
+}
+
 /// Writes rows as they come: JSON Lines and CSV hold one row at a time, the
 /// table for people all of them.
 pub(crate) fn write_rows(
     format: Format,
+    layout: Layout,
     rows: impl Iterator<Item = Row>,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
@@ -33,7 +86,7 @@ pub(crate) fn write_rows(
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
     match format {
         Format::Csv => write_csv(rows, &mut out)?,
-        _ => write_table(&rows.collect::<Vec<_>>(), &mut out)?,
+        _ => write_table(&rows.collect::<Vec<_>>(), layout, &mut out)?,
     }
     out.flush()?;
     Ok(())
@@ -150,10 +203,21 @@ pub(crate) fn top(map: &BTreeMap<String, u64>, n: usize) -> String {
     parts.join("\n")
 }
 
-/// The counter cells of a row, right-aligned: calls, reads, writes, and
-/// errors with the denied ones on a second line. The same in `analyze`'s
-/// table and the queries'.
-pub(crate) fn count_cells(r: &Row) -> [Cell; 4] {
+/// The counter columns of a row (calls, reads, writes, errors), right-aligned;
+/// `calls` heads the calls column. The same in `analyze`'s table and the
+/// queries'.
+pub(crate) fn count_columns(calls: &str) -> [Column; 4] {
+    [
+        Column::number(calls, 0),
+        Column::number("reads", 5),
+        Column::number("writes", 5),
+        Column::number("errors", 6),
+    ]
+}
+
+/// The counter cells of a row: calls, reads, writes, and errors with the
+/// denied ones on a second line.
+pub(crate) fn count_cells(r: &Row) -> [String; 4] {
     let errors = if r.denied > 0 {
         format!("{}\n{} denied", r.errors, r.denied)
     } else {
@@ -165,7 +229,24 @@ pub(crate) fn count_cells(r: &Row) -> [Cell; 4] {
         r.writes.to_string(),
         errors,
     ]
-    .map(|n| Cell::new(n).set_alignment(CellAlignment::Right))
+}
+
+/// The table and caller columns, never left out.
+pub(crate) fn who_columns() -> [Column; 2] {
+    [
+        Column::new("table", 0, Wrap::Words),
+        Column::new("caller", 0, Wrap::Words),
+    ]
+}
+
+/// The `seen (UTC)` column: first and last call.
+pub(crate) fn seen_column() -> Column {
+    Column::new("seen (UTC)", 3, Wrap::Lines)
+}
+
+/// The seen cell: first and last call, one per line.
+pub(crate) fn seen_cell(r: &Row) -> String {
+    format!("{}\n{}", r.first_seen, r.last_seen)
 }
 
 /// The table column of a row for people: name, then account and region.
@@ -176,69 +257,71 @@ pub(crate) fn table_cell(r: &Row) -> String {
     }
 }
 
-/// The caller column of a row for people: application name and caller, then
-/// its type and whether it is a person.
-pub(crate) fn caller_cell(r: &Row) -> String {
-    let who = if r.person { "person" } else { "application" };
-    match &r.app {
-        Some(app) => format!("{app}: {}\n{} ({who})", r.caller, r.caller_type),
-        None => format!("{}\n{} ({who})", r.caller, r.caller_type),
+/// The caller column of a row for people: the application name and the
+/// caller (its short name, unless `full`), then its type and what it is: a
+/// person (and through which role), an application, or the service a
+/// service-linked role serves; and its account when that is not the table's.
+pub(crate) fn caller_cell(r: &Row, full: bool) -> String {
+    let name = caller_name(&r.caller);
+    let who = match name.service {
+        Some(_) => "service-linked role",
+        None if r.person => "person",
+        None => "application",
+    };
+    let shown = if full { r.caller.as_str() } else { name.short };
+    let mut text = match &r.app {
+        Some(app) => format!("{app}: {shown}\n{} ({who})", r.caller_type),
+        None => format!("{shown}\n{} ({who})", r.caller_type),
+    };
+    if !full {
+        if let Some(role) = name.role {
+            text.push_str(&format!(" via {role}"));
+        }
+        if let Some(account) = name.account.filter(|a| *a != r.account) {
+            text.push_str(&format!(" from {account}"));
+        }
     }
+    text
 }
 
-/// A table for people: condensed borders, fitted to the terminal when there is one.
-pub(crate) fn new_table() -> Table {
-    let mut table = Table::new();
-    table.load_preset(UTF8_FULL_CONDENSED);
-    if std::io::stdout().is_terminal() {
-        table.set_content_arrangement(ContentArrangement::Dynamic);
-    }
-    table
-}
-
-fn write_table(rows: &[Row], out: &mut dyn Write) -> anyhow::Result<()> {
+fn write_table(rows: &[Row], layout: Layout, out: &mut dyn Write) -> anyhow::Result<()> {
     if rows.is_empty() {
         writeln!(out, "No DynamoDB calls found.")?;
         return Ok(());
     }
-    let mut table = new_table();
     let by_day = rows.iter().any(|r| r.day.is_some());
-    let mut header = vec!["table", "caller"];
+    let mut columns: Vec<Column> = who_columns().to_vec();
     if by_day {
-        header.push("day");
+        columns.push(Column::new("day", 0, Wrap::Lines));
     }
-    header.extend([
-        "calls",
-        "reads",
-        "writes",
-        "errors",
-        "operations",
-        "seen (UTC)",
-        "user agents",
-    ]);
-    table.set_header(header);
-    for r in rows {
-        let (table_cell, caller_cell) = (table_cell(r), caller_cell(r));
-        let mut cells = vec![Cell::new(table_cell), Cell::new(caller_cell)];
-        if let Some(day) = &r.day {
-            cells.push(Cell::new(day));
-        }
-        let ops = if r.indexes.is_empty() {
-            top(&r.operations, 3)
-        } else {
-            format!(
-                "{}\nindex: {}",
-                top(&r.operations, 3),
-                top(&r.indexes, 2).replace('\n', ", ")
-            )
-        };
-        cells.extend(count_cells(r));
-        cells.push(Cell::new(ops));
-        cells.push(Cell::new(format!("{}\n{}", r.first_seen, r.last_seen)));
-        cells.push(Cell::new(top(&r.user_agents, 2)));
-        table.add_row(cells);
-    }
-    writeln!(out, "{table}")?;
+    columns.extend(count_columns("calls"));
+    columns.push(Column::new("operations", 4, Wrap::Lines));
+    columns.push(seen_column());
+    columns.push(Column::new("user agents", 2, Wrap::Lines));
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let mut cells = vec![table_cell(r), caller_cell(r, layout.full_callers)];
+            if by_day {
+                cells.push(r.day.clone().unwrap_or_default());
+            }
+            let ops = if r.indexes.is_empty() {
+                top(&r.operations, 3)
+            } else {
+                format!(
+                    "{}\nindex: {}",
+                    top(&r.operations, 3),
+                    top(&r.indexes, 2).replace('\n', ", ")
+                )
+            };
+            cells.extend(count_cells(r));
+            cells.push(ops);
+            cells.push(seen_cell(r));
+            cells.push(top(&r.user_agents, 2));
+            cells
+        })
+        .collect();
+    layout.write(&columns, &cells, out)?;
     Ok(())
 }
 
@@ -256,4 +339,128 @@ pub(crate) fn app_names(
         &path.display().to_string(),
         &text,
     )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The rows of the sample trail, as `analyze` prints them.
+    fn sample_rows() -> Vec<Row> {
+        let reader = ddb_audit_core::input::InputReader::default();
+        let read = reader.read_alone(
+            "records.json",
+            include_bytes!("../../events/cloudtrail/records.json"),
+        );
+        let Ok(input) = read else {
+            panic!("the sample trail reads: {read:?}");
+        };
+        input
+            .batch
+            .sorted_lifetime()
+            .into_iter()
+            .map(|(k, r)| Row::lifetime(k, r))
+            .collect()
+    }
+
+    fn table_at(layout: Layout) -> String {
+        let mut out = Vec::new();
+        write_table(&sample_rows(), layout, &mut out).expect("written");
+        String::from_utf8(out).expect("UTF-8")
+    }
+
+    /// The lines of `text` that hold `token`, whole.
+    fn holding<'t>(text: &'t str, token: &str) -> Vec<&'t str> {
+        text.lines().filter(|l| l.contains(token)).collect()
+    }
+
+    #[test]
+    fn the_analyze_table_fits_80_100_120_and_piped_widths() {
+        let rows = sample_rows();
+        assert!(rows.len() >= 15, "{} rows", rows.len());
+        for width in [80, 100, 120, fit::PIPED_WIDTH] {
+            let text = table_at(Layout::fitted(width));
+            for line in text.lines() {
+                assert!(
+                    line.chars().count() <= width,
+                    "{width}: {} characters: {line}\n{text}",
+                    line.chars().count()
+                );
+            }
+            // Every caller is there under its short name, never cut.
+            for r in &rows {
+                let short = caller_name(&r.caller).short;
+                assert!(
+                    !holding(&text, short).is_empty(),
+                    "{width}: {short} missing or cut\n{text}"
+                );
+            }
+            // Timestamps are whole when their column is shown.
+            let header: String = text.lines().take(4).collect();
+            if header.contains("seen") {
+                for r in &rows {
+                    assert!(!holding(&text, &r.first_seen).is_empty(), "{width}\n{text}");
+                    assert!(!holding(&text, &r.last_seen).is_empty(), "{width}\n{text}");
+                }
+            } else {
+                assert!(text.contains("Not shown at"), "{width}\n{text}");
+                assert!(!text.contains("2024-03-15T"), "{width}\n{text}");
+            }
+            assert!(
+                !text.contains("arn:aws:"),
+                "{width}: short names only\n{text}"
+            );
+        }
+        // The widest of them shows more columns than the narrowest.
+        let header =
+            |width| -> String { table_at(Layout::fitted(width)).lines().take(4).collect() };
+        assert!(header(120).contains("operations"));
+        assert!(!header(80).contains("operations"));
+    }
+
+    #[test]
+    fn wide_shows_every_full_caller_and_every_column() {
+        let text = table_at(Layout::new(true));
+        for r in sample_rows() {
+            assert!(
+                !holding(&text, &r.caller).is_empty(),
+                "{} not whole on one line\n{text}",
+                r.caller
+            );
+            assert!(!holding(&text, &r.first_seen).is_empty());
+        }
+        assert!(text.contains("user agents"));
+        assert!(!text.contains("Not shown at"));
+    }
+
+    #[test]
+    fn the_caller_cell_names_people_services_and_other_accounts() {
+        let mut r = sample_rows().remove(0);
+        r.account = "111122223333".into();
+        r.caller_type = "AssumedRole".into();
+        r.app = None;
+        let cell = |r: &Row| caller_cell(r, false);
+        r.caller = "arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_DataEngineer_5d2c8b1e9f3a7c40/alice@example.com".into();
+        r.person = true;
+        assert_eq!(
+            cell(&r),
+            "alice@example.com\nAssumedRole (person) via DataEngineer"
+        );
+        r.person = false;
+        r.caller = "arn:aws:iam::111122223333:role/aws-service-role/dynamodb.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_DynamoDBTable".into();
+        assert_eq!(
+            cell(&r),
+            "dynamodb.application-autoscaling.amazonaws.com\nAssumedRole (service-linked role)"
+        );
+        r.caller = "arn:aws:iam::444455556666:role/catalog-sync".into();
+        r.app = Some("catalog".into());
+        assert_eq!(
+            cell(&r),
+            "catalog: catalog-sync\nAssumedRole (application) from 444455556666"
+        );
+        assert_eq!(
+            caller_cell(&r, true),
+            "catalog: arn:aws:iam::444455556666:role/catalog-sync\nAssumedRole (application)"
+        );
+    }
 }

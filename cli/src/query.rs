@@ -4,19 +4,18 @@
 //! estimate of their on-demand request cost.
 
 use std::collections::HashMap;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context as _};
-use comfy_table::presets::UTF8_FULL_CONDENSED;
-use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
 use ddb_audit_core::cost::{self, CostEstimate, Prices};
 use ddb_audit_core::row::{format_time, Row};
 use ddb_audit_core::store::{Reject, RowFilter, SummaryStore};
 use serde::Serialize;
 
 use crate::aws::{self, AwsSource};
-use crate::output::{csv_fields, top, CSV_HEADER};
+use crate::fit::{Column, Wrap};
+use crate::output::{csv_fields, top, Layout, CSV_HEADER};
 use crate::{Format, TableArgs};
 
 /// What every query shares: where the table is, how to print, prices.
@@ -30,6 +29,11 @@ pub struct QueryArgs {
     /// spreadsheets.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+
+    /// In the table: full caller ARNs and every column, as wide as they
+    /// are, instead of short names fitted to the terminal.
+    #[arg(long)]
+    wide: bool,
 
     /// Price of a million read request units in US dollars, for the cost
     /// estimate (default: on-demand, Standard table class, us-east-1).
@@ -129,6 +133,10 @@ pub struct RejectsArgs {
     /// Output format (`json`: one reject per line).
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+
+    /// In the table: every column as wide as it is, not fitted to the terminal.
+    #[arg(long)]
+    wide: bool,
 }
 
 /// Accepts `YYYY-MM-DD` (a real day).
@@ -272,7 +280,7 @@ pub(crate) fn rejects(
         anyhow::Ok(store.rejects().await?)
     })?;
     rejects.sort_by(|a, b| b.at.cmp(&a.at).then(a.source_id.cmp(&b.source_id)));
-    print_rejects(args.format, &rejects, out)?;
+    print_rejects(args.format, Layout::new(args.wide), &rejects, out)?;
     Ok(0)
 }
 
@@ -442,7 +450,7 @@ fn print(
             }
             w.flush()?;
         }
-        Format::Table => write_table(&lines, since, prices, out)?,
+        Format::Table => write_table(&lines, since, prices, Layout::new(query.wide), out)?,
     }
     out.flush()?;
     Ok(0)
@@ -462,47 +470,49 @@ fn write_table(
     lines: &[Line<'_>],
     since: Option<&str>,
     prices: Prices,
+    layout: Layout,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     if lines.is_empty() {
         writeln!(out, "No matching rows.")?;
         return Ok(());
     }
-    let mut table = crate::output::new_table();
     let calls = match since {
         Some(day) => format!("calls\nsince {day}"),
         None => "calls".to_owned(),
     };
-    table.set_header(vec![
-        "table",
-        "caller",
-        &calls,
-        "reads",
-        "writes",
-        "errors",
-        "operations",
-        "seen (UTC)",
-        "est. cost",
-    ]);
-    for line in lines {
-        let r = line.row;
-        let (table_cell, caller_cell) =
-            (crate::output::table_cell(r), crate::output::caller_cell(r));
-        let mut cells = vec![Cell::new(table_cell), Cell::new(caller_cell)];
-        cells.extend(crate::output::count_cells(r));
-        cells.push(Cell::new(top(&r.operations, 3)));
-        cells.push(Cell::new(format!("{}\n{}", r.first_seen, r.last_seen)));
-        cells.push(Cell::new(usd(line.cost.est_cost_usd)).set_alignment(CellAlignment::Right));
-        table.add_row(cells);
-    }
-    writeln!(out, "{table}")?;
-    writeln!(
-        out,
+    let mut columns: Vec<Column> = crate::output::who_columns().to_vec();
+    columns.extend(crate::output::count_columns(&calls));
+    columns.push(Column::new("operations", 4, Wrap::Lines));
+    columns.push(crate::output::seen_column());
+    columns.push(Column::number("est. cost", 2));
+    let cells: Vec<Vec<String>> = lines
+        .iter()
+        .map(|line| {
+            let r = line.row;
+            let mut cells = vec![
+                crate::output::table_cell(r),
+                crate::output::caller_cell(r, layout.full_callers),
+            ];
+            cells.extend(crate::output::count_cells(r));
+            cells.push(top(&r.operations, 3));
+            cells.push(crate::output::seen_cell(r));
+            cells.push(usd(line.cost.est_cost_usd));
+            cells
+        })
+        .collect();
+    layout.write(&columns, &cells, out)?;
+    let note = format!(
         "est. cost: an estimate of on-demand request cost at ${}/M reads and ${}/M writes, \
          1 request unit per call (2 per transactional call); item sizes are unknown, so \
          large items, batches, scans and indexes cost more. Not a bill.",
         prices.read_per_million, prices.write_per_million
-    )?;
+    );
+    let note = match layout.width {
+        Some(width) => crate::fit::wrap_words(&note, width),
+        None => note,
+    };
+    writeln!(out, "{note}")?;
     Ok(())
 }
 
@@ -517,7 +527,12 @@ struct RejectLine<'a> {
     rejected_at: String,
 }
 
-fn print_rejects(format: Format, rejects: &[Reject], out: &mut dyn Write) -> anyhow::Result<()> {
+fn print_rejects(
+    format: Format,
+    layout: Layout,
+    rejects: &[Reject],
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     let lines: Vec<RejectLine<'_>> = rejects
         .iter()
         .map(|r| RejectLine {
@@ -562,25 +577,28 @@ fn print_rejects(format: Format, rejects: &[Reject], out: &mut dyn Write) -> any
             if lines.is_empty() {
                 writeln!(out, "No rejects: every object and log batch was readable.")?;
             } else {
-                let mut table = Table::new();
-                table.load_preset(UTF8_FULL_CONDENSED);
-                if std::io::stdout().is_terminal() {
-                    table.set_content_arrangement(ContentArrangement::Dynamic);
-                }
-                table.set_header(vec!["rejected (UTC)", "reason", "input", "detail"]);
-                for l in &lines {
-                    let input = match (l.bucket, l.key) {
-                        (Some(b), Some(k)) => format!("s3://{b}/{k}"),
-                        _ => l.source_id.to_owned(),
-                    };
-                    table.add_row(vec![
-                        Cell::new(&l.rejected_at),
-                        Cell::new(l.reason),
-                        Cell::new(input),
-                        Cell::new(l.detail),
-                    ]);
-                }
-                writeln!(out, "{table}")?;
+                let columns = [
+                    Column::new("rejected (UTC)", 0, Wrap::Lines),
+                    Column::new("reason", 0, Wrap::Lines),
+                    Column::new("input", 0, Wrap::Words),
+                    Column::new("detail", 0, Wrap::Words),
+                ];
+                let cells: Vec<Vec<String>> = lines
+                    .iter()
+                    .map(|l| {
+                        let input = match (l.bucket, l.key) {
+                            (Some(b), Some(k)) => format!("s3://{b}/{k}"),
+                            _ => l.source_id.to_owned(),
+                        };
+                        vec![
+                            l.rejected_at.clone(),
+                            l.reason.to_owned(),
+                            input,
+                            l.detail.to_owned(),
+                        ]
+                    })
+                    .collect();
+                layout.write(&columns, &cells, out)?;
             }
         }
     }

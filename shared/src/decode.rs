@@ -89,6 +89,10 @@ fn sniff<R: Read>(mut reader: R) -> Result<(bool, Sniffed<R>), Error> {
 pub trait Sink {
     /// Takes the next decoded bytes.
     fn write_decoded(&mut self, decoded: &[u8]) -> Result<(), Error>;
+
+    /// Told once, before any bytes, whether the input is gzip (so that what
+    /// it says of bytes that are not JSON can say where they came from).
+    fn compressed(&mut self, _gzip: bool) {}
 }
 
 /// Collects everything: the whole decoded input in memory (up to the cap).
@@ -241,6 +245,7 @@ impl<S: Sink> StreamDecoder<S> {
             return Ok(());
         };
         let head = std::mem::take(&mut self.head);
+        sink.sink.compressed(head.as_slice() == GZIP_MAGIC);
         if head.as_slice() == GZIP_MAGIC {
             let mut decoder = flate2::write::MultiGzDecoder::new(sink);
             let written = decoder.write_all(&head);
@@ -292,6 +297,7 @@ pub fn read_stream<R: Read, S: Sink>(
         failed: &mut failed,
     };
     let (gzip, chained) = sniff(source)?;
+    sink.compressed(gzip);
     let result = if gzip {
         let decoder = flate2::bufread::MultiGzDecoder::new(std::io::BufReader::with_capacity(
             64 * 1024,

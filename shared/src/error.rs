@@ -35,6 +35,14 @@ pub enum Error {
         /// What was expected and where (a JSON path), never the offending value.
         what: String,
     },
+    /// The input is a notification or another event that only points at
+    /// CloudTrail files (an S3 notification, an SNS or SQS message, an
+    /// EventBridge event, a DynamoDB stream batch): read the files it names.
+    #[error("this is {what}, not a CloudTrail file")]
+    Notification {
+        /// What it is, with its article: `an S3 notification`.
+        what: &'static str,
+    },
     /// A configuration value is missing or invalid.
     #[error("configuration: {0}")]
     Config(String),
@@ -75,6 +83,7 @@ impl Error {
                 | Error::Base64(_)
                 | Error::Empty
                 | Error::Shape { .. }
+                | Error::Notification { .. }
         )
     }
 
@@ -87,6 +96,7 @@ impl Error {
             Error::Base64(_) => "bad_base64",
             Error::Empty => "empty",
             Error::Shape { .. } => "bad_shape",
+            Error::Notification { .. } => "notification",
             Error::Config(_) => "config",
             Error::ObjectRead { .. } => "object_read",
             Error::Store { .. } => "store",

@@ -38,6 +38,51 @@ fn first_byte(json: &[u8]) -> Option<u8> {
     json.iter().copied().find(|b| !b.is_ascii_whitespace())
 }
 
+/// True when `b` can begin a JSON text (or is the first byte of a UTF-8
+/// byte-order mark, which the JSON reader then names).
+fn starts_json(b: u8) -> bool {
+    matches!(
+        b,
+        b'{' | b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n' | 0xEF
+    )
+}
+
+/// Bytes that cannot be JSON, at the start of an input: not an input at all
+/// (an image, an archive, a text file), rather than a CloudTrail file with a
+/// flaw somewhere.
+fn not_json(gzip: bool) -> Error {
+    Error::shape(if gzip {
+        "not a CloudTrail file (gzip, but what it holds is not JSON)"
+    } else {
+        "not a CloudTrail file (not gzip, not JSON)"
+    })
+}
+
+/// What a Lambda event record is, by its `eventSource` (`EventSource` for
+/// SNS): CloudTrail records name an `*.amazonaws.com` service there, the
+/// events that announce CloudTrail files an `aws:*` one.
+fn notification_of(record: &str) -> Option<&'static str> {
+    #[derive(Deserialize)]
+    struct Probe<'a> {
+        #[serde(borrow, default, rename = "eventSource")]
+        event_source: Option<Text<'a>>,
+        #[serde(borrow, default, rename = "EventSource")]
+        sns_event_source: Option<Text<'a>>,
+    }
+    let probe: Probe<'_> = serde_json::from_str(record).ok()?;
+    let source = probe.event_source.or(probe.sns_event_source)?;
+    let what = match source.as_str() {
+        "aws:s3" => "an S3 notification",
+        "aws:sns" => "an SNS notification",
+        "aws:sqs" => "an SQS event (queue messages)",
+        "aws:dynamodb" => "a DynamoDB stream event",
+        "aws:kinesis" => "a Kinesis event",
+        other if other.starts_with("aws:") => "a Lambda event",
+        _ => return None,
+    };
+    Some(what)
+}
+
 /// CloudTrail's own limit for one record.
 pub const MAX_RECORD_BYTES: usize = 256 * 1024;
 
@@ -201,6 +246,9 @@ impl InputReader {
                 cap: self.limits.max_decompressed,
             });
         }
+        if first_byte(bytes).is_some_and(|b| !starts_json(b)) {
+            return Err(not_json(false));
+        }
         // Plain JSON in memory: split it where it lies.
         let mut ctx = self.ctx(origin);
         let mut splitter = Splitter::new(self.limits.max_record_bytes);
@@ -273,6 +321,9 @@ impl InputReader {
             chunk,
             want: chunk,
             peak: 0,
+            gzip: false,
+            looked: false,
+            not_json: false,
         }
     }
 
@@ -300,6 +351,7 @@ impl InputReader {
             },
             origin,
             at: "",
+            notification: None,
         }
     }
 }
@@ -346,10 +398,37 @@ struct Records<'r> {
     /// Split again once this many bytes are waiting.
     want: usize,
     peak: usize,
+    /// The input is gzip.
+    gzip: bool,
+    /// The first byte that is not white space has been looked at.
+    looked: bool,
+    /// A gzip input that holds something other than JSON: said at the end,
+    /// unless the gzip stream itself turns out corrupt or over the cap,
+    /// which is the better answer. What it holds is not kept.
+    not_json: bool,
 }
 
 impl Sink for Records<'_> {
+    fn compressed(&mut self, gzip: bool) {
+        self.gzip = gzip;
+    }
+
     fn write_decoded(&mut self, decoded: &[u8]) -> Result<(), Error> {
+        if self.not_json {
+            return Ok(());
+        }
+        if !self.looked {
+            if let Some(b) = first_byte(decoded) {
+                self.looked = true;
+                if !starts_json(b) {
+                    if !self.gzip {
+                        return Err(not_json(false));
+                    }
+                    self.not_json = true;
+                    return Ok(());
+                }
+            }
+        }
         self.buf.extend_from_slice(decoded);
         self.peak = self.peak.max(self.buf.len());
         if self.buf.len() - self.start >= self.want {
@@ -391,6 +470,9 @@ impl Records<'_> {
     }
 
     fn finish(mut self) -> Result<ReadInput, Error> {
+        if self.not_json {
+            return Err(not_json(true));
+        }
         self.split(true)?;
         let rest = &self.buf[self.start..];
         let end = self.splitter.finish(rest)?;
@@ -408,6 +490,9 @@ struct Ctx<'r> {
     origin: &'r str,
     /// The top-level field being read, for error messages.
     at: &'static str,
+    /// What the input turned out to be when it is a notification, not
+    /// CloudTrail (its first record said so).
+    notification: Option<&'static str>,
 }
 
 impl Ctx<'_> {
@@ -459,8 +544,12 @@ impl Ctx<'_> {
             };
             Error::from_json(&context, &e)
         })?;
+        if let Some(what) = self.notification {
+            return Err(Error::Notification { what });
+        }
         match doc {
             Document::Unknown => Err(Error::shape(NOT_AN_INPUT)),
+            Document::Event(what) => Err(Error::Notification { what }),
             Document::Records => Ok(InputKind::CloudTrailFile),
             Document::AwsLogs(data) => {
                 let compressed = decode::base64_decode(&data)?;
@@ -648,6 +737,15 @@ impl Elements for Ctx<'_> {
                 }
             };
             if let Some((view, len)) = parsed {
+                let cloudtrail = view
+                    .event_source
+                    .as_ref()
+                    .is_some_and(|s| s.as_str().ends_with(".amazonaws.com"));
+                if index == 0 && !cloudtrail {
+                    if let Some(what) = notification_of(text.get(..len).unwrap_or_default()) {
+                        return Err(Error::Notification { what });
+                    }
+                }
                 self.batch.counts.records_in += 1;
                 if len > self.limits.max_record_bytes {
                     self.too_big(origin, index, len as u64);
@@ -665,8 +763,14 @@ impl Elements for Ctx<'_> {
             Some(Err(e)) => return incomplete(index, bytes, eof, &e),
             None => return Ok(None),
         };
+        let record = text.get(..len).unwrap_or_default();
+        if index == 0 {
+            if let Some(what) = notification_of(record) {
+                return Err(Error::Notification { what });
+            }
+        }
         self.batch.counts.records_in += 1;
-        self.record(origin, index, text.get(..len).unwrap_or_default());
+        self.record(origin, index, record);
         Ok(Some(len))
     }
 
@@ -760,6 +864,9 @@ fn event_id_hash(id: &str) -> u128 {
 enum Document<'de> {
     /// A JSON object with none of the fields of a known input.
     Unknown,
+    /// An event that announces CloudTrail files instead of holding records
+    /// (EventBridge, an SNS message, S3's test event).
+    Event(&'static str),
     Records,
     AwsLogs(String),
     Logs(LogsPayload<'de>),
@@ -811,8 +918,24 @@ impl<'de> Visitor<'de> for DocumentSeed<'_, '_> {
         let mut awslogs = None;
         let mut logs = LogsPayload::default();
         let mut logs_seen = false;
+        // Members that name an event which only points at CloudTrail files.
+        let mut event: Option<&'static str> = None;
         while let Some(key) = map.next_key::<Text<'de>>()? {
             match key.as_str() {
+                "detail-type" => {
+                    event = Some("an EventBridge event");
+                    map.next_value::<IgnoredAny>()?;
+                }
+                "TopicArn" => {
+                    event = event.or(Some("an SNS message"));
+                    map.next_value::<IgnoredAny>()?;
+                }
+                "Event" => {
+                    let value: &'de RawValue = map.next_value()?;
+                    if value.get() == "\"s3:TestEvent\"" {
+                        event = Some("an S3 test event");
+                    }
+                }
                 "Records" => {
                     self.ctx.at = "Records";
                     map.next_value_seed(RecordsSeed {
@@ -858,6 +981,8 @@ impl<'de> Visitor<'de> for DocumentSeed<'_, '_> {
             Ok(Document::AwsLogs(data))
         } else if logs_seen {
             Ok(Document::Logs(logs))
+        } else if let Some(what) = event {
+            Ok(Document::Event(what))
         } else {
             Ok(Document::Unknown)
         }
@@ -888,6 +1013,14 @@ impl<'de> Visitor<'de> for RecordsSeed<'_, '_> {
         let origin = self.ctx.origin;
         let mut index = 0u64;
         while let Some(raw) = seq.next_element::<&'de RawValue>()? {
+            if index == 0 {
+                if let Some(what) = notification_of(raw.get()) {
+                    // Not CloudTrail: none of it counts (read_document says so).
+                    self.ctx.notification = Some(what);
+                    while seq.next_element::<IgnoredAny>()?.is_some() {}
+                    return Ok(());
+                }
+            }
             self.ctx.batch.counts.records_in += 1;
             self.ctx.record(origin, index, raw.get());
             index += 1;
@@ -929,6 +1062,73 @@ mod tests {
             stream.push(part)?;
         }
         stream.finish()
+    }
+
+    #[test]
+    fn notifications_are_named_not_read_as_cloudtrail() {
+        let reader = InputReader::default();
+        let cases: [(&str, &str); 5] = [
+            (
+                r#"{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","eventName":"ObjectCreated:Put"}]}"#,
+                "this is an S3 notification, not a CloudTrail file",
+            ),
+            (
+                r#"{"Records":[{"EventSource":"aws:sns","Sns":{"Message":"{}"}}]}"#,
+                "this is an SNS notification, not a CloudTrail file",
+            ),
+            (
+                r#"{"version":"0","detail-type":"Object Created","source":"aws.s3","detail":{}}"#,
+                "this is an EventBridge event, not a CloudTrail file",
+            ),
+            (
+                r#"{"Service":"Amazon S3","Event":"s3:TestEvent","Bucket":"b"}"#,
+                "this is an S3 test event, not a CloudTrail file",
+            ),
+            (
+                r#"{"Type":"Notification","TopicArn":"arn:aws:sns:us-east-1:1:t","Message":"{}"}"#,
+                "this is an SNS message, not a CloudTrail file",
+            ),
+        ];
+        for (json, message) in cases {
+            for result in [
+                reader.read_alone("n.json", json.as_bytes()),
+                streamed(&reader, json.as_bytes(), 7),
+                streamed(&reader, &gzip(json.as_bytes()), 7),
+            ] {
+                let err = result.expect_err(json);
+                assert_eq!(err.to_string(), message, "{json}");
+                assert_eq!(err.reason(), "notification");
+                assert!(err.is_bad_input());
+            }
+        }
+        // A CloudTrail file whose first record is of another service is CloudTrail.
+        let json = format!(
+            r#"{{"Records":[{{"eventSource":"s3.amazonaws.com","eventName":"GetObject","eventID":"x"}},{}]}}"#,
+            record(1)
+        );
+        let input = reader.read_alone("t.json", json.as_bytes()).unwrap();
+        assert_eq!(input.batch.counts.attributed, 1);
+    }
+
+    #[test]
+    fn bytes_that_cannot_be_json_are_not_a_cloudtrail_file() {
+        let reader = InputReader::default();
+        let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+        for result in [reader.read_alone("p.json", png), streamed(&reader, png, 3)] {
+            assert_eq!(
+                result.unwrap_err().to_string(),
+                "not a CloudTrail file (not gzip, not JSON)"
+            );
+        }
+        assert_eq!(
+            streamed(&reader, &gzip(png), 3).unwrap_err().to_string(),
+            "not a CloudTrail file (gzip, but what it holds is not JSON)"
+        );
+        let from = reader.read_from("p.json.gz", &gzip(png)[..], None);
+        assert_eq!(
+            from.unwrap_err().to_string(),
+            "not a CloudTrail file (gzip, but what it holds is not JSON)"
+        );
     }
 
     #[test]

@@ -162,16 +162,19 @@ fn digest(notices: &[&Notice], max_per_hour: u32, (part, parts): (usize, usize))
     };
     let subject = shorten(
         &format!(
-            "ddb-audit digest: {} notices over the hourly limit{of} ({})",
-            notices.len(),
+            "ddb-audit digest: {} over the hourly limit{of} ({})",
+            plural(notices.len() as u64, "notice", "notices"),
             tables.iter().copied().collect::<Vec<_>>().join(", ")
         ),
         MAX_SUBJECT_CHARS,
     );
+    let these = match notices.len() {
+        1 => format!("This notice{of} is"),
+        n => format!("These {n} notices{of} are"),
+    };
     let mut text = format!(
         "More callers were new or denied than NOTIFY_MAX_PER_HOUR ({max_per_hour}) lets ddb-audit announce one by one in an hour.\n\
-         These {} notices{of} are folded into this digest; single notices resume next hour.\n",
-        notices.len()
+         {these} folded into this digest; single notices resume next hour.\n"
     );
     for (i, n) in notices.iter().enumerate() {
         let r = &n.row;
@@ -205,8 +208,8 @@ fn digest(notices: &[&Notice], max_per_hour: u32, (part, parts): (usize, usize))
     let mut kinds = vec!["digest".to_owned()];
     kinds.extend(distinct(&|n| n.kind.as_str().to_owned()));
     let description = format!(
-        "{} notices over the hourly limit of {max_per_hour}{of}, on {}.",
-        notices.len(),
+        "{} over the hourly limit of {max_per_hour}{of}, on {}.",
+        plural(notices.len() as u64, "notice", "notices"),
         tables.iter().copied().collect::<Vec<_>>().join(", ")
     );
     let document = json!({
@@ -280,10 +283,15 @@ fn lead(notice: &Notice) -> String {
     );
     match notice.kind {
         NoticeKind::NewCaller => format!("A new caller used {place}."),
-        NoticeKind::NewCallerDenied => format!(
-            "A new caller tried {place}, and {} of its {} first calls were denied.",
-            row.denied, row.calls
-        ),
+        NoticeKind::NewCallerDenied => {
+            let denied = match (row.denied, row.calls) {
+                (1, 1) => "its first call was denied".to_owned(),
+                (d, n) if d >= n => format!("all of its {n} first calls were denied"),
+                (1, n) => format!("1 of its {n} first calls was denied"),
+                (d, n) => format!("{d} of its {n} first calls were denied"),
+            };
+            format!("A new caller tried {place}, and {denied}.")
+        }
         NoticeKind::Denied => {
             format!("A known caller was denied access to {place} for the first time.")
         }
@@ -320,8 +328,12 @@ fn text_body(notice: &Notice) -> String {
     lines.push((
         "Calls so far",
         format!(
-            "{} ({} reads, {} writes, {} errors, {} denied)",
-            row.calls, row.reads, row.writes, row.errors, row.denied
+            "{} ({}, {}, {}, {} denied)",
+            row.calls,
+            plural(row.reads, "read", "reads"),
+            plural(row.writes, "write", "writes"),
+            plural(row.errors, "error", "errors"),
+            row.denied
         ),
     ));
     if notice.before.is_none() && !row.error_codes.is_empty() {
@@ -347,12 +359,24 @@ fn text_body(notice: &Notice) -> String {
 }
 
 fn caller_type(row: &Row) -> String {
-    let who = if row.person {
-        "a person"
-    } else {
-        "an application"
+    let who = match crate::caller::caller_name(&row.caller).service {
+        Some("") => "an AWS service's service-linked role",
+        Some(service) => {
+            return format!("{}, the service-linked role of {service}", row.caller_type)
+        }
+        None if row.person => "a person",
+        None => "an application",
     };
     format!("{}, {who}", row.caller_type)
+}
+
+/// `1 read`, `2 reads`, `0 reads`.
+fn plural(n: u64, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
 }
 
 /// `GetItem 2, Query 1`, most frequent first.
@@ -490,7 +514,7 @@ mod tests {
             "New caller denied on orders (111122223333 us-east-1)"
         );
         assert!(
-            m.text.contains("2 of its 2 first calls were denied"),
+            m.text.contains("and all of its 2 first calls were denied."),
             "{}",
             m.text
         );
@@ -571,5 +595,158 @@ mod tests {
         assert_eq!(attrs["table"].data_type(), "String.Array");
         assert_eq!(attrs["table"].value(), r#"["orders","payments"]"#);
         assert_eq!(d.json["ddb_audit"]["notices"].as_array().unwrap().len(), 2);
+    }
+
+    /// `row(calls, denied)` with one call's counters, for the singular forms.
+    fn one_call(denied: u64) -> Row {
+        row(1, denied)
+    }
+
+    #[test]
+    fn the_text_of_a_new_caller_notice_with_one_call() {
+        let m = single(&notice(None, one_call(0)));
+        assert_eq!(
+            m.text,
+            "A new caller used the DynamoDB table orders in account 111122223333, region us-east-1.\n\
+             \n\
+             Caller:       arn:aws:iam::111122223333:role/service/checkout\n\
+             Caller type:  AssumedRole, an application\n\
+             First seen:   2024-03-15T12:01:07Z\n\
+             Operations:   GetItem 1\n\
+             Index:        by-customer\n\
+             Source:       192.0.2.47; through VPC endpoint vpce-0a1b2c3d4e5f67890\n\
+             User agent:   aws-sdk-java/2.x\n\
+             Calls so far: 1 (1 read, 0 writes, 0 errors, 0 denied)\n\
+             eventID:      5a28c187-42be-405a-a8fe-86a1103a2c80 (the caller's earliest call; look it up in CloudTrail)\n\
+             \n\
+             More about the callers of this table:\n  \
+             ddb-audit callers --table orders --account 111122223333 --region us-east-1\n\
+             \n\
+             --\n\
+             ddb-audit sends one notice the first time a caller uses a table, and one the first time a known\n\
+             caller is denied there. To silence a caller or a table, add caller:GLOB or table:GLOB to the\n\
+             notifier's NOTIFY_IGNORE setting.\n"
+        );
+    }
+
+    #[test]
+    fn the_text_of_a_new_caller_denied_notice_counts_in_good_grammar() {
+        let lead = |calls: u64, denied: u64| {
+            let m = single(&notice(None, row(calls, denied)));
+            m.text.lines().next().unwrap_or_default().to_owned()
+        };
+        let place = "the DynamoDB table orders in account 111122223333, region us-east-1";
+        assert_eq!(
+            lead(1, 1),
+            format!("A new caller tried {place}, and its first call was denied.")
+        );
+        assert_eq!(
+            lead(2, 2),
+            format!("A new caller tried {place}, and all of its 2 first calls were denied.")
+        );
+        assert_eq!(
+            lead(3, 1),
+            format!("A new caller tried {place}, and 1 of its 3 first calls was denied.")
+        );
+        assert_eq!(
+            lead(3, 2),
+            format!("A new caller tried {place}, and 2 of its 3 first calls were denied.")
+        );
+        let m = single(&notice(None, one_call(1)));
+        assert!(
+            m.text
+                .contains("\nCalls so far: 1 (0 reads, 0 writes, 1 error, 1 denied)\n"),
+            "{}",
+            m.text
+        );
+        assert!(
+            m.text.contains("\nError codes:  AccessDeniedException 1\n"),
+            "{}",
+            m.text
+        );
+    }
+
+    #[test]
+    fn the_text_of_a_first_denial_notice() {
+        let m = single(&notice(Some(row(5, 0)), row(6, 1)));
+        let expected_start = "A known caller was denied access to the DynamoDB table orders in account 111122223333, region us-east-1 for the first time.\n\
+             \n\
+             Caller:       arn:aws:iam::111122223333:role/service/checkout\n\
+             Caller type:  AssumedRole, an application\n\
+             Caller since: 2024-03-15T12:01:07Z\n\
+             Last seen:    2024-03-15T12:05:00Z\n\
+             Denied calls: 1 (AccessDeniedException 1)\n\
+             Denied batch: GetItem 1\n\
+             Index:        by-customer\n\
+             Source:       192.0.2.47; through VPC endpoint vpce-0a1b2c3d4e5f67890\n\
+             User agent:   aws-sdk-java/2.x\n\
+             Calls so far: 6 (5 reads, 0 writes, 1 error, 1 denied)\n\
+             eventID:      5a28c187-42be-405a-a8fe-86a1103a2c80 (the caller's earliest call; look it up in CloudTrail)\n";
+        assert!(m.text.starts_with(expected_start), "{}", m.text);
+    }
+
+    #[test]
+    fn the_text_of_a_digest_of_one_notice_is_singular() {
+        let a = notice(None, one_call(0));
+        let d = digests(&[&a], 20).remove(0);
+        assert_eq!(
+            d.subject,
+            "ddb-audit digest: 1 notice over the hourly limit (orders)"
+        );
+        assert_eq!(
+            d.text,
+            "More callers were new or denied than NOTIFY_MAX_PER_HOUR (20) lets ddb-audit announce one by one in an hour.\n\
+             This notice is folded into this digest; single notices resume next hour.\n\
+             \n\
+             1. New caller on orders (111122223333 us-east-1)\n   \
+             Caller:      arn:aws:iam::111122223333:role/service/checkout (AssumedRole, an application)\n   \
+             First seen:  2024-03-15T12:01:07Z\n   \
+             Operations:  GetItem 1\n   \
+             Source:      192.0.2.47; through VPC endpoint vpce-0a1b2c3d4e5f67890\n   \
+             More:        ddb-audit callers --table orders --account 111122223333 --region us-east-1\n\
+             \n\
+             --\n\
+             ddb-audit sends one notice the first time a caller uses a table, and one the first time a known\n\
+             caller is denied there. To silence a caller or a table, add caller:GLOB or table:GLOB to the\n\
+             notifier's NOTIFY_IGNORE setting.\n"
+        );
+        assert_eq!(
+            d.json["content"]["description"],
+            "1 notice over the hourly limit of 20, on orders."
+        );
+        let b = notice(None, row(2, 0));
+        let two = digests(&[&a, &b], 20).remove(0);
+        assert!(
+            two.text
+                .contains("\nThese 2 notices are folded into this digest;"),
+            "{}",
+            two.text
+        );
+        assert_eq!(
+            two.subject,
+            "ddb-audit digest: 2 notices over the hourly limit (orders)"
+        );
+    }
+
+    #[test]
+    fn a_service_linked_role_is_named_as_the_service_it_serves() {
+        let mut r = row(1, 0);
+        r.caller = "arn:aws:iam::111122223333:role/aws-service-role/dynamodb.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_DynamoDBTable".into();
+        let m = single(&notice(None, r));
+        assert!(
+            m.text.contains(
+                "\nCaller type:  AssumedRole, the service-linked role of dynamodb.application-autoscaling.amazonaws.com\n"
+            ),
+            "{}",
+            m.text
+        );
+        let mut person = row(1, 0);
+        person.person = true;
+        let m = single(&notice(None, person));
+        assert!(
+            m.text.contains("\nCaller type:  AssumedRole, a person\n"),
+            "{}",
+            m.text
+        );
     }
 }

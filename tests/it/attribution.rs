@@ -595,6 +595,66 @@ fn console_sessions_are_people() {
 }
 
 #[test]
+fn console_sign_ins_of_older_records_are_people() {
+    // Before `sessionCredentialFromConsole`, a console session showed only in
+    // its user agent, or in `invokedBy: signin.amazonaws.com`.
+    let support = format!("arn:aws:iam::{ACCOUNT}:role/support-ops");
+    let mut signed_in = identity::role_session(&support, "li.wei");
+    signed_in["invokedBy"] = json!("signin.amazonaws.com");
+    let batch = read(&[
+        Record::on("Scan", "orders")
+            .identity(identity::role_session(&support, "maria.garcia"))
+            .agent("console.aws.amazon.com"),
+        Record::on("GetItem", "orders").identity(signed_in),
+        Record::on("GetItem", "orders")
+            .identity(identity::iam_user("ops/jo.doe"))
+            .agent("signin.amazonaws.com"),
+        Record::on("GetItem", "orders").identity(identity::iam_user("ci-deployer")),
+    ]);
+    for person in [
+        format!("arn:aws:sts::{ACCOUNT}:assumed-role/support-ops/maria.garcia"),
+        format!("arn:aws:sts::{ACCOUNT}:assumed-role/support-ops/li.wei"),
+        format!("arn:aws:iam::{ACCOUNT}:user/ops/jo.doe"),
+    ] {
+        assert!(table_row(&batch, "orders", &person).person, "{person}");
+    }
+    let ci = format!("arn:aws:iam::{ACCOUNT}:user/ci-deployer");
+    assert!(!table_row(&batch, "orders", &ci).person);
+}
+
+#[test]
+fn service_linked_roles_are_the_service_and_stay_one_caller() {
+    let slr = format!(
+        "arn:aws:iam::{ACCOUNT}:role/aws-service-role/dynamodb.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_DynamoDBTable"
+    );
+    let session = |name: &str| {
+        let mut identity = identity::role_session(&slr, name);
+        identity["invokedBy"] = json!("dynamodb.application-autoscaling.amazonaws.com");
+        identity
+    };
+    let rules = Rules {
+        human_roles: HumanRoles::new(["*"]).expect("valid pattern"),
+        ..Rules::default()
+    };
+    let batch = read_with(
+        rules,
+        &[
+            Record::on("DescribeTable", "orders").identity(session("AutoScaling")),
+            Record::on("DescribeTable", "orders")
+                .identity(session("AutoScaling-2"))
+                .set("sessionCredentialFromConsole", json!("true")),
+        ],
+    );
+    assert_eq!(callers(&batch), [slr.as_str()]);
+    let r = table_row(&batch, "orders", &slr);
+    assert_eq!((r.calls, r.person), (2, false));
+    assert_eq!(
+        ddb_audit_core::caller::caller_name(&slr).service,
+        Some("dynamodb.application-autoscaling.amazonaws.com")
+    );
+}
+
+#[test]
 fn human_role_patterns_make_people() {
     let admin = format!("arn:aws:iam::{ACCOUNT}:role/AdminAccess");
     let people = format!("arn:aws:iam::{ACCOUNT}:role/people/analyst");

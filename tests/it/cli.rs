@@ -150,16 +150,26 @@ fn csv_and_table_formats_carry_the_same_rows() {
         .any(|l| l.contains("payments") && l.contains("role/billing")));
     let table = ddb_audit(&["analyze", &file]);
     assert_eq!(table.code, 0);
-    for text in [
-        "orders",
-        "payments",
-        "arn:aws:iam::111122223333:role/billing",
-        "GetItem 1",
-    ] {
+    for text in ["orders", "payments", "billing", "checkout"] {
         assert!(
             table.stdout.contains(text),
             "table lacks {text}:\n{}",
             table.stdout
+        );
+    }
+    // Short caller names in the table; full ARNs and every column with --wide.
+    assert!(!table.stdout.contains("arn:aws:iam::"), "{}", table.stdout);
+    let wide = ddb_audit(&["analyze", "--wide", &file]);
+    assert_eq!(wide.code, 0);
+    for text in [
+        "arn:aws:iam::111122223333:role/billing",
+        "GetItem 1",
+        "2024-03-15T12:00:00Z",
+    ] {
+        assert!(
+            wide.stdout.contains(text),
+            "wide table lacks {text}:\n{}",
+            wide.stdout
         );
     }
 }
@@ -410,6 +420,147 @@ fn app_names_file_names_callers_first_match_wins() {
     assert!(
         out.stderr
             .contains("bad.json: application names must be a JSON list"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_folder_with_no_cloudtrail_file_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).expect("create dir");
+    let empty = empty.display().to_string();
+    let out = ddb_audit(&["analyze", &empty]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert_eq!(out.stdout, "");
+    assert!(
+        out.stderr.contains(&format!(
+            "{empty}: no CloudTrail file found (looked for .json, .json.gz and .gz files; digest \
+             and Insights files are passed over). CloudTrail writes its files under \
+             AWSLogs/ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/: copy them here with `aws s3 sync`\n"
+        )),
+        "{}",
+        out.stderr
+    );
+
+    let text = dir.path().join("notes");
+    write(&text, "a.txt", b"hello");
+    write(&text, "b.txt", b"{\"Records\":[]}");
+    let text = text.display().to_string();
+    let out = ddb_audit(&["analyze", "--format", "json", &text]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains(&format!("{text}: no CloudTrail file found (looked for")),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_binary_file_is_not_a_cloudtrail_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The first bytes of a PNG image, then noise.
+    let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
+    bytes.extend((0u8..=255).rev());
+    let plain = write(dir.path(), "image.json", &bytes);
+    let zipped = write(dir.path(), "image.json.gz", &gzip(&bytes));
+    let out = ddb_audit(&["analyze", &plain, &zipped]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains(&format!(
+            "{plain}: cannot read: not a CloudTrail file (not gzip, not JSON) (bad_shape)\n"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(&format!(
+            "{zipped}: cannot read: not a CloudTrail file (gzip, but what it holds is not JSON) (bad_shape)\n"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("UTF-8"), "{}", out.stderr);
+}
+
+#[test]
+fn a_notification_named_on_the_command_line_is_an_error() {
+    let root = ddb_audit_tests::workspace_root();
+    let cases = [
+        ("events/s3-ingest/s3-direct.json", "an S3 notification"),
+        ("events/s3-ingest/sns-s3.json", "an SNS notification"),
+        (
+            "events/s3-ingest/sqs-s3.json",
+            "an SQS event (queue messages)",
+        ),
+        (
+            "events/s3-ingest/eventbridge-object-created.json",
+            "an EventBridge event",
+        ),
+        (
+            "events/notifier/dynamodb-stream.json",
+            "a DynamoDB stream event",
+        ),
+    ];
+    for (file, what) in cases {
+        let path = root.join(file).display().to_string();
+        let out = ddb_audit(&["analyze", "--format", "json", &path]);
+        assert_eq!(out.code, 1, "{file}: {}", out.stderr);
+        assert_eq!(out.stdout, "", "{file}");
+        assert!(
+            out.stderr.contains(&format!(
+                "{path}: cannot read: this is {what}, not a CloudTrail file; analyze the \
+                 CloudTrail files it announces\n"
+            )),
+            "{file}: {}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains("0 input(s) read, 1 could not be read"),
+            "{}",
+            out.stderr
+        );
+    }
+}
+
+#[test]
+fn the_events_folder_counts_its_cloudtrail_files_and_names_the_notifications() {
+    let events = ddb_audit_tests::workspace_root().join("events");
+    let events = events.display().to_string();
+    let out = ddb_audit(&["analyze", "--format", "json", &events]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let rows = json_rows(&out.stdout);
+    assert!(rows.len() >= 15, "{} rows", rows.len());
+    // Every notification sample is named and passed over, none is read as
+    // CloudTrail (the S3 records would count as skipped not_dynamodb ones).
+    let skipped = out
+        .stderr
+        .lines()
+        .filter(|l| {
+            l.contains(": skipped: this is ")
+                && l.ends_with(", not a CloudTrail file; analyze the CloudTrail files it announces")
+        })
+        .count();
+    assert_eq!(skipped, 8, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("6 input(s) read, 0 could not be read, 0 empty, 8 not CloudTrail (skipped); records in 92 = attributed 29 + skipped 63 (duplicate_event 54, not_dynamodb 9) + malformed 0"),
+        "{}",
+        out.stderr
+    );
+
+    // A folder of notifications only holds no CloudTrail file.
+    let s3 = ddb_audit_tests::workspace_root().join("events/s3-ingest");
+    let s3 = s3.display().to_string();
+    let out = ddb_audit(&["analyze", &s3]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert_eq!(out.stdout, "");
+    assert!(
+        out.stderr.contains(&format!(
+            "{s3}: no CloudTrail file found among the 7 files looked at\n"
+        )),
         "{}",
         out.stderr
     );

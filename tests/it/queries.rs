@@ -279,6 +279,11 @@ fn callers_of_a_table_busiest_first_with_their_estimated_cost() -> anyhow::Resul
         table.stdout
     );
     assert!(!table.stdout.contains("cust-7781"), "no item key values");
+    // Short caller names in the table; the full ARN with --wide.
+    assert!(!table.stdout.contains(&orders_api()), "{}", table.stdout);
+    let wide = env.cli(&["callers", "--table", "orders", "--wide"]);
+    assert_eq!(wide.code, 0, "{}", wide.stderr);
+    assert!(wide.stdout.contains(&orders_api()), "{}", wide.stdout);
     Ok(())
 }
 

@@ -90,6 +90,37 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The folder of real, sanitized CloudTrail records (`DDB_AUDIT_FIXTURES`, by
+/// default `../shared/fixtures` beside the checkout), or `None` when it is not
+/// there: a plain clone has no such folder, and its tests must still pass.
+///
+/// When it is missing, `test` is named on the terminal as not run (written
+/// to the process's standard error directly, so that the test harness does not
+/// swallow it as it swallows a passing test's `eprintln!`). With
+/// `DDB_AUDIT_REQUIRE_FIXTURES=1` (CI, which has the folder) a missing folder
+/// fails the test instead.
+pub fn real_fixtures(test: &str) -> Option<PathBuf> {
+    use std::io::Write as _;
+    let folder = std::env::var_os("DDB_AUDIT_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("../shared/fixtures"));
+    if folder.is_dir() {
+        return Some(folder);
+    }
+    if std::env::var("DDB_AUDIT_REQUIRE_FIXTURES").is_ok_and(|v| v == "1") {
+        panic!(
+            "{}: no fixtures folder, and DDB_AUDIT_REQUIRE_FIXTURES=1",
+            folder.display()
+        );
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "NOT RUN: {test} on the real fixtures: {} not found (set DDB_AUDIT_FIXTURES)",
+        folder.display()
+    );
+    None
+}
+
 /// A file under `events/`.
 pub fn event_file(relative: &str) -> PathBuf {
     workspace_root().join("events").join(relative)
