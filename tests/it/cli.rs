@@ -565,3 +565,105 @@ fn the_events_folder_counts_its_cloudtrail_files_and_names_the_notifications() {
         out.stderr
     );
 }
+
+/// Every `ddb-audit` command in the README and in `docs/` runs as written:
+/// its subcommand, flags and values parse (the command with `--help`
+/// appended exits 0, where a wrong flag or value exits 2), and an `analyze`
+/// whose inputs are in the repository runs and prints rows.
+#[test]
+fn every_documented_command_parses_and_documented_analyses_run() {
+    let root = ddb_audit_tests::workspace_root();
+    let mut pages = vec![root.join("README.md")];
+    let mut docs: Vec<_> = std::fs::read_dir(root.join("docs"))
+        .expect("docs/ is there")
+        .map(|e| e.expect("a docs entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "md"))
+        .collect();
+    docs.sort();
+    pages.extend(docs);
+    let (mut parsed, mut ran) = (0, 0);
+    for page in &pages {
+        let text = std::fs::read_to_string(page).expect("a page is UTF-8");
+        for command in documented_commands(&text) {
+            let at = format!("{}: {}", page.display(), command.join(" "));
+            let args: Vec<String> = command[1..]
+                .iter()
+                .map(|a| match root.join(a) {
+                    p if p.exists() && !a.starts_with('-') => p.display().to_string(),
+                    _ => a.clone(),
+                })
+                .collect();
+            let mut help: Vec<&str> = args.iter().map(String::as_str).collect();
+            help.push("--help");
+            let out = ddb_audit(&help);
+            assert_eq!(out.code, 0, "{at}\n{}", out.stderr);
+            parsed += 1;
+            // Run when every input named is in the repository (a word with a
+            // `/` that did not resolve is a path of the reader's own).
+            let local = args[0] == "analyze"
+                && args[1..].iter().any(|a| Path::new(a).is_absolute())
+                && args[1..]
+                    .iter()
+                    .all(|a| Path::new(a).is_absolute() || !a.contains('/'));
+            if local {
+                let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+                let out = ddb_audit(&argv);
+                assert_eq!(out.code, 0, "{at}\n{}", out.stderr);
+                assert!(!out.stdout.is_empty(), "{at} printed no rows");
+                ran += 1;
+            }
+        }
+    }
+    assert!(parsed >= 10, "only {parsed} documented commands found");
+    assert!(ran >= 2, "only {ran} documented analyses ran");
+}
+
+/// The `ddb-audit ...` lines of a page's `sh` blocks: continuations joined,
+/// comments, pipes and redirections cut off, words split as a shell would
+/// for these simple lines (single and double quotes).
+fn documented_commands(page: &str) -> Vec<Vec<String>> {
+    let mut commands = Vec::new();
+    let mut in_sh = false;
+    let mut pending = String::new();
+    for line in page.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with("```") {
+            in_sh = !in_sh && trimmed == "```sh";
+            continue;
+        }
+        if !in_sh {
+            continue;
+        }
+        if let Some(head) = trimmed.strip_suffix('\\') {
+            pending.push_str(head);
+            pending.push(' ');
+            continue;
+        }
+        pending.push_str(trimmed);
+        let whole = std::mem::take(&mut pending);
+        if !whole.starts_with("ddb-audit ") {
+            continue;
+        }
+        let mut words = Vec::new();
+        let mut word = String::new();
+        let mut quote = None;
+        for c in whole.chars() {
+            match (quote, c) {
+                (None, '#' | '|' | '>') if word.is_empty() => break,
+                (None, '\'' | '"') => quote = Some(c),
+                (Some(q), c) if c == q => quote = None,
+                (None, c) if c.is_whitespace() => {
+                    if !word.is_empty() {
+                        words.push(std::mem::take(&mut word));
+                    }
+                }
+                (_, c) => word.push(c),
+            }
+        }
+        if !word.is_empty() {
+            words.push(word);
+        }
+        commands.push(words);
+    }
+    commands
+}
