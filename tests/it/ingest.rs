@@ -6,17 +6,15 @@
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use ddb_audit_core::attribute::Rules;
 use ddb_audit_core::config::Config;
 use ddb_audit_core::ingest::{handle_logs, handle_s3, Deps};
-use ddb_audit_core::input::{InputReader, Limits};
-use ddb_audit_core::rollup::Batch;
 use ddb_audit_core::row::Row;
 use ddb_audit_core::store::SummaryStore;
 use ddb_audit_tests::faults::Faults;
 use ddb_audit_tests::moto::Moto;
 use ddb_audit_tests::{
-    event_file, gzip, identity, logs_event, mixed_file, test_store, trail_file, Record,
+    analyze_rows, counters, event_file, gzip, identity, logs_event, mixed_file, test_store,
+    trail_file, Record,
 };
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::value::RawValue;
@@ -63,40 +61,6 @@ fn lambda_event(payload: &[u8]) -> anyhow::Result<LambdaEvent<Box<RawValue>>> {
 
 fn sample(relative: &str) -> anyhow::Result<Vec<u8>> {
     std::fs::read(event_file(relative)).with_context(|| format!("reading events/{relative}"))
-}
-
-/// What `analyze` says of the inputs, in the order the store lists rows.
-fn analyze(inputs: &[&[u8]]) -> Vec<Row> {
-    let mut reader = InputReader::new(Rules::default(), Limits::default());
-    let mut all = Batch::default();
-    for input in inputs {
-        let (_, batch) = reader
-            .read("expected", input)
-            .expect("test input is readable");
-        all.merge(batch);
-    }
-    let mut rows: Vec<Row> = all
-        .lifetime
-        .iter()
-        .map(|(k, r)| Row::lifetime(k, r))
-        .collect();
-    rows.sort_by(|a, b| {
-        (&a.account, &a.region, &a.table, &a.caller)
-            .cmp(&(&b.account, &b.region, &b.table, &b.caller))
-    });
-    rows
-}
-
-/// The rows with the sampled sets left out (the table keeps a few more).
-fn counters(rows: Vec<Row>) -> Vec<Row> {
-    rows.into_iter()
-        .map(|mut r| {
-            r.source_ips.clear();
-            r.vpc_endpoints.clear();
-            r.invoked_by.clear();
-            r
-        })
-        .collect()
 }
 
 async fn stored(env: &Env) -> anyhow::Result<Vec<Row>> {
@@ -162,7 +126,7 @@ async fn logs_batch_delivered_twice_and_three_times_counts_once() -> anyhow::Res
     let payload = sample("logs-ingest/cloudwatch-logs-subscription.json")?;
     handle_logs(&env.deps, lambda_event(&payload)?).await?;
     let once = stored(&env).await?;
-    assert_eq!(once, counters(analyze(&[&payload])));
+    assert_eq!(once, counters(analyze_rows(&[&payload])));
     assert!(!once.is_empty());
     for _ in 0..2 {
         handle_logs(&env.deps, lambda_event(&payload)?).await?;
@@ -192,7 +156,7 @@ async fn s3_object_delivered_twice_through_sqs_counts_once() -> anyhow::Result<(
         let response = handle_s3(&env.deps, lambda_event(&event)?).await?;
         assert!(response.batch_item_failures.is_empty());
     }
-    assert_eq!(stored(&env).await?, counters(analyze(&[&file])));
+    assert_eq!(stored(&env).await?, counters(analyze_rows(&[&file])));
     Ok(())
 }
 
@@ -210,7 +174,7 @@ async fn retry_after_a_failure_before_the_transaction_counts_once() -> anyhow::R
         "nothing counted yet"
     );
     handle_logs(&env.deps, lambda_event(&payload)?).await?;
-    assert_eq!(stored(&env).await?, counters(analyze(&[&payload])));
+    assert_eq!(stored(&env).await?, counters(analyze_rows(&[&payload])));
     Ok(())
 }
 
@@ -227,7 +191,7 @@ async fn retry_after_a_committed_transaction_whose_response_was_lost_counts_once
     let committed = stored(&env).await?;
     assert!(committed.iter().any(|r| r.calls > 0));
     handle_logs(&env.deps, lambda_event(&payload)?).await?;
-    assert_eq!(stored(&env).await?, counters(analyze(&[&payload])));
+    assert_eq!(stored(&env).await?, counters(analyze_rows(&[&payload])));
     Ok(())
 }
 
@@ -264,7 +228,7 @@ async fn retry_after_a_failure_between_chunks_counts_once() -> anyhow::Result<()
     handle_logs(&env.deps, lambda_event(&payload)?).await?;
     let rows = stored(&env).await?;
     assert_eq!(rows.iter().map(|r| r.calls).sum::<u64>(), 300);
-    assert_eq!(rows, counters(analyze(&[&payload])));
+    assert_eq!(rows, counters(analyze_rows(&[&payload])));
     Ok(())
 }
 
@@ -291,7 +255,7 @@ async fn concurrent_ingests_with_shared_callers_give_exact_totals() -> anyhow::R
     let inputs: Vec<&[u8]> = files.iter().map(Vec::as_slice).collect();
     let rows = stored(&env).await?;
     assert_eq!(rows.iter().map(|r| r.calls).sum::<u64>(), 1600);
-    assert_eq!(rows, counters(analyze(&inputs)));
+    assert_eq!(rows, counters(analyze_rows(&inputs)));
     Ok(())
 }
 
@@ -311,7 +275,7 @@ async fn out_of_order_batches_keep_the_true_first_and_last_seen() -> anyhow::Res
     assert_eq!(rows[0].calls, 3);
     assert_eq!(rows[0].first_seen, "2024-03-15T08:00:00Z");
     assert_eq!(rows[0].last_seen, "2024-03-15T20:00:00Z");
-    assert_eq!(rows, counters(analyze(&[&late, &early, &middle])));
+    assert_eq!(rows, counters(analyze_rows(&[&late, &early, &middle])));
     Ok(())
 }
 
@@ -359,7 +323,7 @@ async fn bad_objects_become_rejects_while_good_ones_in_the_same_sqs_batch_apply(
         .map(|f| f.item_identifier.as_str())
         .collect();
     assert_eq!(failed, ["m-s3-failure"], "only the S3 failure is retried");
-    assert_eq!(stored(&env).await?, counters(analyze(&[&good])));
+    assert_eq!(stored(&env).await?, counters(analyze_rows(&[&good])));
     let rejects = env
         .deps
         .store
@@ -405,7 +369,7 @@ async fn bad_objects_become_rejects_while_good_ones_in_the_same_sqs_batch_apply(
     // The same batch again: rejects are not retried forever, good ones count once.
     let again = handle_s3(&env.deps, lambda_event(&sqs_event(&bodies[..4]))?).await?;
     assert!(again.batch_item_failures.is_empty());
-    assert_eq!(stored(&env).await?, counters(analyze(&[&good])));
+    assert_eq!(stored(&env).await?, counters(analyze_rows(&[&good])));
     Ok(())
 }
 
@@ -495,7 +459,7 @@ async fn a_batch_of_50_callers_on_10_tables_writes_about_one_request_per_row() -
     assert_eq!(transactions, keys.div_ceil(99));
     assert_eq!(updates, 500 * 3 + 17 * 10);
     assert!(transactions + updates <= 3 * keys);
-    assert_eq!(stored(&env).await?, counters(analyze(&[&file])));
+    assert_eq!(stored(&env).await?, counters(analyze_rows(&[&file])));
     Ok(())
 }
 

@@ -8,17 +8,16 @@
 
 use std::collections::BTreeMap;
 
-use ddb_audit_core::attribute::Rules;
 use ddb_audit_core::config::Config;
 use ddb_audit_core::ingest::{ingest_object, ingest_s3, Deps};
-use ddb_audit_core::input::{InputReader, Limits};
 use ddb_audit_core::metrics::Invocation;
 use ddb_audit_core::notification::{content_source_id, ObjectRef};
-use ddb_audit_core::rollup::Batch;
 use ddb_audit_core::row::{format_day, format_time, Row};
 use ddb_audit_core::summary::{self, Retention};
 use ddb_audit_tests::moto::Moto;
-use ddb_audit_tests::{gzip, identity, read, test_store, trail_file, Record, ACCOUNT, REGION};
+use ddb_audit_tests::{
+    analyze_rows, counters, gzip, identity, read, test_store, trail_file, Record, ACCOUNT, REGION,
+};
 use serde_json::{json, Value};
 use tokio::runtime::Runtime;
 
@@ -139,36 +138,6 @@ fn summary(lines: &[Value]) -> Vec<(String, String, u64)> {
             )
         })
         .collect()
-}
-
-fn counters(rows: Vec<Row>) -> Vec<Row> {
-    rows.into_iter()
-        .map(|mut r| {
-            r.source_ips.clear();
-            r.vpc_endpoints.clear();
-            r.invoked_by.clear();
-            r
-        })
-        .collect()
-}
-
-/// What `analyze` says of CloudTrail files, in the store's order.
-fn analyze(files: &[&[u8]]) -> Vec<Row> {
-    let mut reader = InputReader::new(Rules::default(), Limits::default());
-    let mut all = Batch::default();
-    for file in files {
-        all.merge(reader.read("expected", file).expect("readable").1);
-    }
-    let mut rows: Vec<Row> = all
-        .lifetime
-        .iter()
-        .map(|(k, r)| Row::lifetime(k, r))
-        .collect();
-    rows.sort_by(|a, b| {
-        (&a.account, &a.region, &a.table, &a.caller)
-            .cmp(&(&b.account, &b.region, &b.table, &b.caller))
-    });
-    counters(rows)
 }
 
 /// orders-api: 3 GetItem on orders (03-15), a PutItem and a TransactWriteItems
@@ -537,7 +506,7 @@ fn backfill_twice_counts_once_and_reads_only_the_days_asked() -> anyhow::Result<
         "AWSLogs/111122223333/CloudTrail-Insight/us-east-1/2024/03/15/i.json.gz",
         gzip(b"{}"),
     )?;
-    let expected = analyze(&[&files[1].1, &files[2].1]);
+    let expected = counters_of(&[&files[1].1, &files[2].1]);
 
     // Day by day over the region prefix...
     let source = format!("s3://{BUCKET}/{TRAIL}/");
@@ -624,7 +593,7 @@ fn backfill_after_s3_ingest_counts_nothing_twice() -> anyhow::Result<()> {
     env.rt
         .block_on(ingest_s3(&env.deps, event.to_string().as_bytes(), &mut inv))?;
     assert_eq!(inv.chunks_applied, 1);
-    assert_eq!(env.stored()?, analyze(&[&first]));
+    assert_eq!(env.stored()?, counters_of(&[&first]));
 
     let source = format!("s3://{BUCKET}/{TRAIL}");
     let out = env.cli(&["backfill", &source, "--notify"]);
@@ -635,7 +604,7 @@ fn backfill_after_s3_ingest_counts_nothing_twice() -> anyhow::Result<()> {
         out.stdout
     );
     let rows = env.stored()?;
-    assert_eq!(rows, analyze(&[&first, &second]));
+    assert_eq!(rows, counters_of(&[&first, &second]));
     let counts: BTreeMap<&str, u64> = rows
         .iter()
         .map(|r| (r.table.as_deref().unwrap_or(""), r.calls))
@@ -706,4 +675,9 @@ fn create_table_makes_the_schema_the_functions_write_to() -> anyhow::Result<()> 
         again.stderr
     );
     Ok(())
+}
+
+/// What `analyze` says of CloudTrail files, as the store keeps them.
+fn counters_of(files: &[&[u8]]) -> Vec<Row> {
+    counters(analyze_rows(files))
 }

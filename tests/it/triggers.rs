@@ -10,16 +10,15 @@ use std::collections::HashMap;
 use anyhow::Context as _;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_s3::types::{BucketVersioningStatus, ServerSideEncryption, VersioningConfiguration};
-use ddb_audit_core::attribute::Rules;
 use ddb_audit_core::config::Config;
 use ddb_audit_core::ingest::{handle_logs, ingest_s3, Deps};
-use ddb_audit_core::input::{InputReader, Limits};
 use ddb_audit_core::metrics::Invocation;
-use ddb_audit_core::rollup::Batch;
 use ddb_audit_core::row::Row;
 use ddb_audit_core::summary;
 use ddb_audit_tests::moto::Moto;
-use ddb_audit_tests::{gzip, identity, logs_event, test_store, trail_file, Record, ACCOUNT};
+use ddb_audit_tests::{
+    analyze_rows, counters, gzip, identity, logs_event, test_store, trail_file, Record, ACCOUNT,
+};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{json, Value};
 use tokio::runtime::Runtime;
@@ -292,39 +291,6 @@ fn deliver_all(env: &Env, deps: &Deps, trigger: Trigger, objects: &[Object]) -> 
     env.deliver(deps, trigger, objects)
 }
 
-fn counters(rows: Vec<Row>) -> Vec<Row> {
-    rows.into_iter()
-        .map(|mut r| {
-            r.source_ips.clear();
-            r.vpc_endpoints.clear();
-            r.invoked_by.clear();
-            r
-        })
-        .collect()
-}
-
-/// What `analyze` says of the files, in the order the store lists rows.
-fn analyze(files: &[&[u8]]) -> Vec<Row> {
-    let mut reader = InputReader::new(Rules::default(), Limits::default());
-    let mut all = Batch::default();
-    for file in files {
-        let (_, batch) = reader
-            .read("expected", file)
-            .expect("test input is readable");
-        all.merge(batch);
-    }
-    let mut rows: Vec<Row> = all
-        .lifetime
-        .iter()
-        .map(|(k, r)| Row::lifetime(k, r))
-        .collect();
-    rows.sort_by(|a, b| {
-        (&a.account, &a.region, &a.table, &a.caller)
-            .cmp(&(&b.account, &b.region, &b.table, &b.caller))
-    });
-    counters(rows)
-}
-
 /// The member account whose files a scenario puts in the organisation
 /// trail's bucket, so each scenario's backfill lists its own files.
 fn member(scenario: usize) -> String {
@@ -379,7 +345,7 @@ fn every_pair_of_triggers_twice_then_backfills_counts_each_object_once() -> anyh
                 env.put(&org_key(scenario, "plain"), gzip(&a), false)?,
                 env.put(&org_key(scenario, "kms"), gzip(&b), true)?,
             ];
-            let expected = analyze(&[&a, &b]);
+            let expected = counters(analyze_rows(&[&a, &b]));
             for trigger in [first, first, second, second] {
                 deliver_all(&env, &deps, trigger, &objects)
                     .with_context(|| format!("scenario {scenario}: {first:?} then {second:?}"))?;
@@ -438,7 +404,7 @@ fn an_overwritten_object_counts_its_new_content_once() -> anyhow::Result<()> {
     // The first version's notice again: it reads that version, applied already.
     env.deliver(&deps, Trigger::DirectVersioned, std::slice::from_ref(&old))?;
     env.deliver(&deps, Trigger::EventBridge, std::slice::from_ref(&old))?;
-    assert_eq!(env.stored(&deps)?, analyze(&[&a, &b]));
+    assert_eq!(env.stored(&deps)?, counters(analyze_rows(&[&a, &b])));
     Ok(())
 }
 
@@ -480,7 +446,7 @@ fn skips_in_a_batch_are_counted_and_the_good_object_still_counts() -> anyhow::Re
             inv.rejects, 1,
             "the missing object, listed by `ddb-audit rejects`"
         );
-        assert_eq!(env.stored(&deps)?, analyze(&[&a]));
+        assert_eq!(env.stored(&deps)?, counters(analyze_rows(&[&a])));
     }
     let rejects = env.rt.block_on(deps.store.rejects())?;
     assert_eq!(rejects.len(), 1);

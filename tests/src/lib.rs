@@ -17,6 +17,7 @@ use ddb_audit_core::attribute::Rules;
 use ddb_audit_core::config::Config;
 use ddb_audit_core::input::{InputReader, Limits};
 use ddb_audit_core::rollup::{Batch, Rollup, RollupKey};
+use ddb_audit_core::row::Row;
 use ddb_audit_core::store::{Backoff, SummaryStore};
 use serde_json::{json, Value};
 
@@ -80,6 +81,42 @@ pub async fn put_object(
         .await
         .with_context(|| format!("putting {key:?} in {bucket}"))?;
     Ok(put.e_tag().unwrap_or_default().to_owned())
+}
+
+/// What `analyze` says of CloudTrail inputs: the lifetime rows, in the
+/// order the store lists them (account, region, table, caller).
+pub fn analyze_rows(inputs: &[&[u8]]) -> Vec<Row> {
+    let mut reader = InputReader::new(Rules::default(), Limits::default());
+    let mut all = Batch::default();
+    for input in inputs {
+        let (_, batch) = reader
+            .read("expected", input)
+            .expect("test input is readable");
+        all.merge(batch);
+    }
+    let mut rows: Vec<Row> = all
+        .lifetime
+        .iter()
+        .map(|(k, r)| Row::lifetime(k, r))
+        .collect();
+    rows.sort_by(|a, b| {
+        (&a.account, &a.region, &a.table, &a.caller)
+            .cmp(&(&b.account, &b.region, &b.table, &b.caller))
+    });
+    rows
+}
+
+/// The rows with the sampled sets left out (the summary table keeps a few
+/// more than `analyze` prints).
+pub fn counters(rows: Vec<Row>) -> Vec<Row> {
+    rows.into_iter()
+        .map(|mut r| {
+            r.source_ips.clear();
+            r.vpc_endpoints.clear();
+            r.invoked_by.clear();
+            r
+        })
+        .collect()
 }
 
 /// The workspace root.
