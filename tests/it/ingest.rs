@@ -6,13 +6,13 @@
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use ddb_audit_aws::ingest::{handle_logs, handle_s3, Deps};
+use ddb_audit_aws::store::SummaryStore;
 use ddb_audit_core::attribute::Rules;
 use ddb_audit_core::config::Config;
-use ddb_audit_core::ingest::{handle_logs, handle_s3, Deps};
 use ddb_audit_core::input::{InputReader, Limits};
 use ddb_audit_core::rollup::Batch;
 use ddb_audit_core::row::Row;
-use ddb_audit_core::store::SummaryStore;
 use ddb_audit_tests::faults::Faults;
 use ddb_audit_tests::moto::Moto;
 use ddb_audit_tests::{
@@ -427,7 +427,7 @@ async fn write_requests_grow_with_rollup_keys_not_records() -> anyhow::Result<()
         put_object(&env, &key, file).await?;
         env.faults.reset_counts();
         let mut inv = ddb_audit_core::metrics::Invocation::default();
-        ddb_audit_core::ingest::ingest_s3(&env.deps, &s3_event(&[&key]), &mut inv).await?;
+        ddb_audit_aws::ingest::ingest_s3(&env.deps, &s3_event(&[&key]), &mut inv).await?;
         let writes = env.faults.count("TransactWriteItems") + env.faults.count("UpdateItem");
         println!(
             "{records} records, {} rollup keys: {writes} write requests {:?}",
@@ -468,7 +468,7 @@ async fn a_batch_of_50_callers_on_10_tables_writes_about_one_request_per_row() -
     put_object(&env, key, file.clone()).await?;
     env.faults.reset_counts();
     let mut inv = ddb_audit_core::metrics::Invocation::default();
-    ddb_audit_core::ingest::ingest_s3(&env.deps, &s3_event(&[key]), &mut inv).await?;
+    ddb_audit_aws::ingest::ingest_s3(&env.deps, &s3_event(&[key]), &mut inv).await?;
     let transactions = env.faults.count("TransactWriteItems");
     let updates = env.faults.count("UpdateItem");
     let keys = inv.rollup_keys;

@@ -13,11 +13,11 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use ddb_audit_aws::store::{Backoff, SummaryStore};
 use ddb_audit_core::attribute::Rules;
 use ddb_audit_core::config::Config;
 use ddb_audit_core::input::{InputReader, Limits};
 use ddb_audit_core::rollup::{Batch, Rollup, RollupKey};
-use ddb_audit_core::store::{Backoff, SummaryStore};
 use serde_json::{json, Value};
 
 /// The account of the sample trail.
