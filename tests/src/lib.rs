@@ -510,7 +510,7 @@ pub fn mixed_file(records: usize, callers: usize, tables: usize) -> Vec<u8> {
                     "sourceIPAddress",
                     json!(format!("10.0.{}.{}", caller, i % 4)),
                 );
-            if caller % 3 == 0 {
+            if caller.is_multiple_of(3) {
                 record = record.set("vpcEndpointId", json!(format!("vpce-0a1b2c3d{caller:02}")));
             }
             record
