@@ -13,12 +13,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
+use ddb_audit_aws::ingest::{ingest_object, Deps};
+use ddb_audit_aws::store::{BackfillMarker, SummaryStore, BACKFILL_PREFIX, META_PK};
 use ddb_audit_core::config::Config;
-use ddb_audit_core::ingest::{ingest_object, Deps};
 use ddb_audit_core::metrics::Invocation;
 use ddb_audit_core::notification::{classify, Disposition, ObjectRef, SkipObject};
 use ddb_audit_core::row::{format_day, format_time};
-use ddb_audit_core::store::{BackfillMarker, SummaryStore, BACKFILL_PREFIX, META_PK};
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::task::JoinSet;
 

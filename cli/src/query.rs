@@ -8,9 +8,9 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context as _};
+use ddb_audit_aws::store::{Reject, RowFilter, SummaryStore};
 use ddb_audit_core::cost::{self, CostEstimate, Prices};
 use ddb_audit_core::row::{format_time, Row};
-use ddb_audit_core::store::{Reject, RowFilter, SummaryStore};
 use serde::Serialize;
 
 use crate::aws::{self, AwsSource};

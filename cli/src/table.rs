@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use ddb_audit_core::store::SummaryStore;
+use ddb_audit_aws::store::SummaryStore;
 
 use crate::aws::{self, AwsSource};
 use crate::TableArgs;

@@ -719,13 +719,13 @@ fn identity_of_length(len: usize) -> serde_json::Value {
 mod through_the_store {
     use std::collections::BTreeMap;
 
+    use ddb_audit_aws::ingest::{handle_logs, handle_s3, Deps};
+    use ddb_audit_aws::store::SummaryStore;
     use ddb_audit_core::attribute::Rules;
     use ddb_audit_core::config::Config;
-    use ddb_audit_core::ingest::{handle_logs, handle_s3, Deps};
     use ddb_audit_core::input::{InputReader, Limits};
     use ddb_audit_core::rollup::Batch;
     use ddb_audit_core::row::Row;
-    use ddb_audit_core::store::SummaryStore;
     use ddb_audit_tests::moto::Moto;
     use ddb_audit_tests::{gzip, logs_event, trail_file, Record, ACCOUNT, REGION};
     use lambda_runtime::{Context, LambdaEvent};

@@ -6,10 +6,10 @@
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use ddb_audit_aws::ingest::{handle_logs, handle_s3, Deps};
+use ddb_audit_aws::store::SummaryStore;
 use ddb_audit_core::config::Config;
-use ddb_audit_core::ingest::{handle_logs, handle_s3, Deps};
 use ddb_audit_core::row::Row;
-use ddb_audit_core::store::SummaryStore;
 use ddb_audit_tests::faults::Faults;
 use ddb_audit_tests::moto::Moto;
 use ddb_audit_tests::{
@@ -382,7 +382,7 @@ async fn write_requests_grow_with_rollup_keys_not_records() -> anyhow::Result<()
     let warm = "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/15/warm.json.gz";
     put_object(&env, warm, gzip(&busy_file(10, 1, 1, 9))).await?;
     let mut inv = ddb_audit_core::metrics::Invocation::default();
-    ddb_audit_core::ingest::ingest_s3(&env.deps, &s3_event(&[warm]), &mut inv).await?;
+    ddb_audit_aws::ingest::ingest_s3(&env.deps, &s3_event(&[warm]), &mut inv).await?;
     let mut seen = Vec::new();
     // (records, callers, tables, hour): the first two touch the same 100 rows
     // (50 lifetime, 50 daily); the third twice as many.
@@ -398,7 +398,7 @@ async fn write_requests_grow_with_rollup_keys_not_records() -> anyhow::Result<()
         put_object(&env, &key, file).await?;
         env.faults.reset_counts();
         let mut inv = ddb_audit_core::metrics::Invocation::default();
-        ddb_audit_core::ingest::ingest_s3(&env.deps, &s3_event(&[&key]), &mut inv).await?;
+        ddb_audit_aws::ingest::ingest_s3(&env.deps, &s3_event(&[&key]), &mut inv).await?;
         let writes = env.faults.count("TransactWriteItems") + env.faults.count("UpdateItem");
         println!(
             "{records} records, {} rollup keys: {writes} write requests {:?}",
@@ -440,7 +440,7 @@ async fn a_batch_of_50_callers_on_10_tables_writes_about_one_request_per_row() -
     put_object(&env, key, file.clone()).await?;
     env.faults.reset_counts();
     let mut inv = ddb_audit_core::metrics::Invocation::default();
-    ddb_audit_core::ingest::ingest_s3(&env.deps, &s3_event(&[key]), &mut inv).await?;
+    ddb_audit_aws::ingest::ingest_s3(&env.deps, &s3_event(&[key]), &mut inv).await?;
     let transactions = env.faults.count("TransactWriteItems");
     let updates = env.faults.count("UpdateItem");
     let keys = inv.rollup_keys;

@@ -18,10 +18,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use ddb_audit_aws::ingest::{handle_logs, handle_s3, Deps};
+use ddb_audit_aws::store::{Backoff, SummaryStore};
 use ddb_audit_core::config::Config;
-use ddb_audit_core::ingest::{handle_logs, handle_s3, Deps};
 use ddb_audit_core::row::Row;
-use ddb_audit_core::store::{Backoff, SummaryStore};
 use ddb_audit_tests::moto::Moto;
 use ddb_audit_tests::proxy::{Fault, Proxy, Rates};
 use ddb_audit_tests::{awslogs, gzip, identity, trail_file, Record, ACCOUNT, REGION};

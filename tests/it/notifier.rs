@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context as _;
+use ddb_audit_aws::ingest::{handle_logs, handle_s3, Deps};
+use ddb_audit_aws::notify_handler::{handle_stream, NotifyDeps, StreamEvent, StreamResponse};
 use ddb_audit_core::config::NotifyConfig;
-use ddb_audit_core::ingest::{handle_logs, handle_s3, Deps};
-use ddb_audit_core::notify_handler::{handle_stream, NotifyDeps, StreamEvent, StreamResponse};
 use ddb_audit_tests::faults::Faults;
 use ddb_audit_tests::moto::Moto;
 use ddb_audit_tests::stack::{self, Stack};
@@ -690,7 +690,7 @@ async fn callers_from_a_backfill_with_notices_off_are_history_not_news() -> anyh
     let covers_until = ddb_audit_tests::unix("2024-03-16T00:00:00Z");
     env.ingest
         .store
-        .put_backfill_marker(&ddb_audit_core::store::BackfillMarker {
+        .put_backfill_marker(&ddb_audit_aws::store::BackfillMarker {
             id: "2024-03-21T09:12:40Z-test".into(),
             source: format!("s3://{BUCKET}/AWSLogs/"),
             notify: false,

@@ -117,7 +117,7 @@ impl Call {
             .at(&time)
             .agent(AGENTS[usize::from(self.agent)])
             .set("sourceIPAddress", json!(format!("192.0.2.{}", self.source)));
-        let record = if self.source % 4 == 0 {
+        let record = if self.source.is_multiple_of(4) {
             record.set("vpcEndpointId", json!(format!("vpce-0{}", self.source)))
         } else {
             record

@@ -8,8 +8,8 @@
 
 use std::collections::BTreeMap;
 
+use ddb_audit_aws::ingest::{ingest_object, ingest_s3, Deps};
 use ddb_audit_core::config::Config;
-use ddb_audit_core::ingest::{ingest_object, ingest_s3, Deps};
 use ddb_audit_core::metrics::Invocation;
 use ddb_audit_core::notification::{content_source_id, ObjectRef};
 use ddb_audit_core::row::{format_day, format_time, Row};
@@ -482,7 +482,7 @@ fn key_of(day: &str, name: &str) -> String {
     )
 }
 
-fn marker(env: &Env) -> anyhow::Result<Vec<ddb_audit_core::store::BackfillMarker>> {
+fn marker(env: &Env) -> anyhow::Result<Vec<ddb_audit_aws::store::BackfillMarker>> {
     Ok(env.rt.block_on(env.deps.store.backfill_markers())?)
 }
 

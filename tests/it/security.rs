@@ -10,9 +10,9 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+use ddb_audit_aws::ingest::{handle_logs, handle_s3};
+use ddb_audit_aws::notify_handler::{handle_stream, NotifyDeps, StreamEvent};
 use ddb_audit_core::config::NotifyConfig;
-use ddb_audit_core::ingest::{handle_logs, handle_s3};
-use ddb_audit_core::notify_handler::{handle_stream, NotifyDeps, StreamEvent};
 use ddb_audit_tests::moto::Moto;
 use ddb_audit_tests::stack::{self, Stack};
 use ddb_audit_tests::{gzip, identity, logs_event, trail_file, Record, ACCOUNT, REGION};

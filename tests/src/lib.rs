@@ -13,12 +13,12 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use ddb_audit_aws::store::{Backoff, SummaryStore};
 use ddb_audit_core::attribute::Rules;
 use ddb_audit_core::config::Config;
 use ddb_audit_core::input::{InputReader, Limits};
 use ddb_audit_core::rollup::{Batch, Rollup, RollupKey};
 use ddb_audit_core::row::Row;
-use ddb_audit_core::store::{Backoff, SummaryStore};
 use serde_json::{json, Value};
 
 /// The account of the sample trail.
@@ -547,7 +547,7 @@ pub fn mixed_file(records: usize, callers: usize, tables: usize) -> Vec<u8> {
                     "sourceIPAddress",
                     json!(format!("10.0.{}.{}", caller, i % 4)),
                 );
-            if caller % 3 == 0 {
+            if caller.is_multiple_of(3) {
                 record = record.set("vpcEndpointId", json!(format!("vpce-0a1b2c3d{caller:02}")));
             }
             record

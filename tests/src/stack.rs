@@ -2,9 +2,9 @@
 //! trail bucket and the notices topic, with ingest dependencies over them.
 
 use anyhow::Context;
+use ddb_audit_aws::ingest::Deps;
+use ddb_audit_aws::store::SummaryStore;
 use ddb_audit_core::config::Config;
-use ddb_audit_core::ingest::Deps;
-use ddb_audit_core::store::SummaryStore;
 
 use crate::moto::Moto;
 

@@ -19,7 +19,7 @@ The rules:
   summary table with SSE, the trail bucket encrypted and closed to the public;
 - the summary table has point-in-time recovery, the stream the notifier
   needs, TTL on the attribute the code writes, and the key and index names
-  of shared/src/summary.rs;
+  of shared/core/src/summary.rs;
 - every function: provided.al2023 on arm64, built by cargo-lambda, its own log
   group with a retention, and only environment variables the code reads;
 - the S3 queue's visibility timeout is at least six times s3-ingest's timeout.
@@ -126,7 +126,7 @@ def check_statements(where, document, problems):
 
 def code_constants():
     """The summary table's names as the code spells them."""
-    text = (ROOT / "shared" / "src" / "summary.rs").read_text()
+    text = (ROOT / "shared" / "core" / "src" / "summary.rs").read_text()
     names = {}
     for name in ("PK", "SK", "GSI1_PK", "GSI1_SK", "CALLER_INDEX", "EXPIRES_AT"):
         found = re.search(rf'pub const {name}: &str = "([^"]+)";', text)
@@ -136,7 +136,7 @@ def code_constants():
 
 def code_env_vars():
     """Every environment variable the functions' configuration reads."""
-    text = (ROOT / "shared" / "src" / "config.rs").read_text()
+    text = (ROOT / "shared" / "core" / "src" / "config.rs").read_text()
     return set(re.findall(r'vars\.(?:required|number|list|get)\("([A-Z0-9_]+)"', text))
 
 

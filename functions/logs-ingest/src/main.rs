@@ -1,8 +1,8 @@
 //! `logs-ingest`: CloudWatch Logs subscription batches of CloudTrail events
 //! into the ddb-audit summary table. All logic is in
-//! `ddb_audit_core::ingest`; this file only wires it to the Lambda runtime.
+//! `ddb_audit_aws::ingest`; this file only wires it to the Lambda runtime.
 
-use ddb_audit_core::ingest::{handle_logs, init_logging, Deps};
+use ddb_audit_aws::ingest::{handle_logs, init_logging, Deps};
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::value::RawValue;
 

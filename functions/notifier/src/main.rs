@@ -1,9 +1,9 @@
 //! `notifier`: the summary table's DynamoDB stream into new-caller and
 //! first-denied notices on SNS. All logic is in
-//! `ddb_audit_core::notify_handler`; this file only wires it to the runtime.
+//! `ddb_audit_aws::notify_handler`; this file only wires it to the runtime.
 
-use ddb_audit_core::ingest::init_logging;
-use ddb_audit_core::notify_handler::{handle_stream, NotifyDeps, StreamEvent};
+use ddb_audit_aws::ingest::init_logging;
+use ddb_audit_aws::notify_handler::{handle_stream, NotifyDeps, StreamEvent};
 use lambda_runtime::{service_fn, LambdaEvent};
 
 #[tokio::main]

@@ -1,8 +1,8 @@
 //! `s3-ingest`: CloudTrail files announced by S3 notifications (direct, SQS,
 //! SNS or EventBridge) into the ddb-audit summary table. All logic is in
-//! `ddb_audit_core::ingest`; this file only wires it to the Lambda runtime.
+//! `ddb_audit_aws::ingest`; this file only wires it to the Lambda runtime.
 
-use ddb_audit_core::ingest::{handle_s3, init_logging, Deps};
+use ddb_audit_aws::ingest::{handle_s3, init_logging, Deps};
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::value::RawValue;
 

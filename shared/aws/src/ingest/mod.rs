@@ -7,21 +7,21 @@
 
 use std::collections::HashMap;
 
-use lambda_runtime::{Diagnostic, LambdaEvent};
+use lambda_runtime::LambdaEvent;
 use serde_json::value::RawValue;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse};
 use aws_sdk_s3::operation::get_object::GetObjectError;
 
-use crate::config::Config;
-use crate::input::{InputKind, InputReader, LogsBatch};
-use crate::metrics::Invocation;
-use crate::notification::{self, content_source_id, Disposition, ObjectRef};
-use crate::paths::IngestPath;
-use crate::rollup::Batch;
 use crate::store::{Reject, SummaryStore};
-use crate::summary;
 use crate::Error;
+use ddb_audit_core::config::Config;
+use ddb_audit_core::input::{InputKind, InputReader, LogsBatch};
+use ddb_audit_core::metrics::Invocation;
+use ddb_audit_core::notification::{self, content_source_id, Disposition, ObjectRef};
+use ddb_audit_core::paths::IngestPath;
+use ddb_audit_core::rollup::Batch;
+use ddb_audit_core::summary;
 
 /// What a handler needs, built once per Lambda execution environment.
 #[derive(Debug, Clone)]
@@ -81,15 +81,6 @@ pub async fn function_sdk_config() -> aws_config::SdkConfig {
         .timeout_config(timeouts)
         .load()
         .await
-}
-
-impl From<Error> for Diagnostic {
-    fn from(e: Error) -> Self {
-        Diagnostic {
-            error_type: e.reason().to_owned(),
-            error_message: e.to_string(),
-        }
-    }
 }
 
 /// Sets up logging: JSON lines on Lambda, readable text elsewhere; level
@@ -156,9 +147,9 @@ pub async fn ingest_logs(
             inv.inputs += 1;
             let source = format!("logs:request/{request_id}");
             tracing::warn!(source = %source, reason = e.reason(), error = %e, "log batch rejected");
-            reject(deps, &source, None, &e, inv).await
+            reject(deps, &source, None, &Error::from(e), inv).await
         }
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -206,7 +197,7 @@ pub async fn ingest_s3(
         let outcome = match message.objects {
             Err(e) => {
                 tracing::warn!(message_id = ?message.message_id, error = %e, "notification not readable");
-                Err(e)
+                Err(e.into())
             }
             Ok(objects) => {
                 if message.test_event {
@@ -343,15 +334,15 @@ pub async fn ingest_object(
     let read = pushed.and_then(|()| stream.finish());
     match read {
         Ok(input) => apply_batch(deps, &source, &input.batch, IngestPath::S3, inv).await,
-        Err(Error::Empty) => {
+        Err(ddb_audit_core::Error::Empty) => {
             inv.objects_skipped += 1;
             Ok(())
         }
         Err(e) if e.is_bad_input() => {
             tracing::warn!(source = %source, reason = e.reason(), error = %e, "object rejected");
-            reject(deps, &source, Some(object), &e, inv).await
+            reject(deps, &source, Some(object), &Error::from(e), inv).await
         }
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -387,7 +378,7 @@ async fn reject_with(
 }
 
 /// Logs the batch's record problems, plans its writes, applies them and
-/// marks the path they came by (see [`crate::paths`]).
+/// marks the path they came by (see [`ddb_audit_core::paths`]).
 async fn apply_batch(
     deps: &Deps,
     source: &str,

@@ -39,14 +39,14 @@ use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
-use crate::config::NotifyConfig;
-use crate::notify::{self, Notice, NoticeCounts};
-use crate::notify_message::{self, Message, MAX_DIGEST_ENTRIES};
-use crate::paths::{self, PathMarks};
-use crate::row::format_time;
 use crate::store::{path_marks_from_item, row_from_item, BackfillMarker, SummaryStore};
-use crate::summary;
 use crate::Error;
+use ddb_audit_core::config::NotifyConfig;
+use ddb_audit_core::notify::{self, Notice, NoticeCounts};
+use ddb_audit_core::notify_message::{self, Message, MAX_DIGEST_ENTRIES};
+use ddb_audit_core::paths::{self, PathMarks};
+use ddb_audit_core::row::format_time;
+use ddb_audit_core::summary;
 
 pub use aws_lambda_events::dynamodb::{Event as StreamEvent, EventRecord as StreamRecord};
 pub use aws_lambda_events::streams::{
@@ -232,10 +232,13 @@ pub async fn notify_batch(
     if let Some(i) = failed_at {
         let record = &records[i];
         let Some(sequence) = record.change.sequence_number.clone() else {
-            return Err(Error::shape(format!(
-                "stream record {} failed and has no SequenceNumber to retry from",
-                record.event_id
-            )));
+            return Err(ddb_audit_core::Error::Shape {
+                what: format!(
+                    "stream record {} failed and has no SequenceNumber to retry from",
+                    record.event_id
+                ),
+            }
+            .into());
         };
         let mut failure = StreamFailure::default();
         failure.item_identifier = Some(sequence);
@@ -281,7 +284,7 @@ async fn handle_record(
             let store = SummaryStore::new(deps.dynamodb.clone(), deps.table(), 0, 0);
             *markers = Some(store.backfill_markers().await?);
         }
-        let first_seen = crate::attribute::parse_event_time(&notice.row.first_seen);
+        let first_seen = ddb_audit_core::attribute::parse_event_time(&notice.row.first_seen);
         if let (Some(markers), Some(first_seen)) = (markers.as_ref(), first_seen) {
             if markers.iter().any(|m| m.silences(first_seen)) {
                 tracing::info!(table = notice.table(), caller = %notice.row.caller, "backfilled history with notices off: not announced");
@@ -332,7 +335,7 @@ fn image_item(image: &impl serde::Serialize) -> Option<HashMap<String, Attribute
     )
 }
 
-/// Sends the one warning of an overlap spell (see [`crate::paths`]): a
+/// Sends the one warning of an overlap spell (see [`ddb_audit_core::paths`]): a
 /// record under `attribute_not_exists` first, so a redelivery or a second
 /// notifier sends nothing, then the message, then `sent`. Not subject to
 /// the learning period, the hourly cap or `NOTIFY_IGNORE`: it says the
@@ -743,7 +746,7 @@ mod tests {
 
     #[test]
     fn the_sample_event_parses_and_its_images_are_rows_or_nothing() {
-        let data = include_bytes!("../../events/notifier/dynamodb-stream.json");
+        let data = include_bytes!("../../../../events/notifier/dynamodb-stream.json");
         let event: StreamEvent = serde_json::from_slice(data).unwrap();
         // Round trip, as aws-lambda-rust-runtime's fixtures do.
         let again: StreamEvent =

@@ -972,7 +972,7 @@ mod tests {
 
     #[test]
     fn direct_s3_sample_is_one_message_with_its_key_url_decoded() {
-        let messages = parse_str(include_str!("../../events/s3-ingest/s3-direct.json"));
+        let messages = parse_str(include_str!("../../../events/s3-ingest/s3-direct.json"));
         assert_eq!(messages.len(), 1);
         let message = &messages[0];
         assert_eq!(message.message_id, None);
@@ -1003,7 +1003,7 @@ mod tests {
 
     #[test]
     fn sqs_sample_reads_the_log_file_and_skips_the_digest_per_message() {
-        let messages = parse_str(include_str!("../../events/s3-ingest/sqs-s3.json"));
+        let messages = parse_str(include_str!("../../../events/s3-ingest/sqs-s3.json"));
         assert_eq!(messages.len(), 2);
 
         assert_eq!(
@@ -1034,7 +1034,7 @@ mod tests {
 
     #[test]
     fn sns_envelope_in_an_sqs_body_is_unwrapped() {
-        let messages = parse_str(include_str!("../../events/s3-ingest/sqs-sns-s3.json"));
+        let messages = parse_str(include_str!("../../../events/s3-ingest/sqs-sns-s3.json"));
         assert_eq!(messages.len(), 1);
         assert_eq!(
             messages[0].message_id.as_deref(),
@@ -1054,7 +1054,7 @@ mod tests {
 
     #[test]
     fn sns_records_straight_to_lambda_are_read_without_a_message_id() {
-        let messages = parse_str(include_str!("../../events/s3-ingest/sns-s3.json"));
+        let messages = parse_str(include_str!("../../../events/s3-ingest/sns-s3.json"));
         assert_eq!(messages.len(), 1);
         assert_eq!(messages[0].message_id, None);
         let objects = objects(&messages[0]);
@@ -1066,7 +1066,7 @@ mod tests {
     #[test]
     fn eventbridge_sample_announces_the_object_with_its_version() {
         let messages = parse_str(include_str!(
-            "../../events/s3-ingest/eventbridge-object-created.json"
+            "../../../events/s3-ingest/eventbridge-object-created.json"
         ));
         assert_eq!(messages.len(), 1);
         assert_eq!(messages[0].message_id, None);
@@ -1090,7 +1090,9 @@ mod tests {
 
     #[test]
     fn s3_test_event_is_acknowledged_with_no_objects() {
-        let messages = parse_str(include_str!("../../events/s3-ingest/sqs-test-event.json"));
+        let messages = parse_str(include_str!(
+            "../../../events/s3-ingest/sqs-test-event.json"
+        ));
         assert_eq!(messages.len(), 1);
         assert_eq!(
             messages[0].message_id.as_deref(),
@@ -1102,7 +1104,7 @@ mod tests {
 
     #[test]
     fn a_bad_sqs_body_fails_only_its_own_message() {
-        let messages = parse_str(include_str!("../../events/s3-ingest/sqs-mixed-bad.json"));
+        let messages = parse_str(include_str!("../../../events/s3-ingest/sqs-mixed-bad.json"));
         assert_eq!(messages.len(), 2);
 
         assert_eq!(

@@ -1,6 +1,7 @@
 //! The crate's one error type: why a whole input (a file, an S3 object, a
-//! log batch, a notification) could not be read, or why configuration, S3 or
-//! the summary table failed.
+//! log batch, a notification) could not be read, or why configuration is
+//! invalid. What AWS itself answers (S3, the summary table, SNS) is
+//! `ddb_audit_aws::Error`, which wraps this one.
 //!
 //! A bad *record* is not an error: it is counted as malformed and the input
 //! goes on (see [`crate::rollup::MalformedReason`]). Messages never quote input
@@ -46,30 +47,6 @@ pub enum Error {
     /// A configuration value is missing or invalid.
     #[error("configuration: {0}")]
     Config(String),
-    /// An S3 object could not be fetched (a transient failure: retry).
-    #[error("reading {object}: {message}")]
-    ObjectRead {
-        /// `s3://bucket/key`.
-        object: String,
-        /// What S3 said.
-        message: String,
-    },
-    /// The summary table stayed unavailable after bounded retries.
-    #[error("summary table {table}: {message}")]
-    Store {
-        /// The table name.
-        table: String,
-        /// What failed, with the operation and the service's error code.
-        message: String,
-    },
-    /// SNS did not accept a notice (retried with the stream record).
-    #[error("publishing to {topic}: {message}")]
-    Publish {
-        /// The topic ARN.
-        topic: String,
-        /// What SNS said.
-        message: String,
-    },
 }
 
 impl Error {
@@ -98,9 +75,6 @@ impl Error {
             Error::Shape { .. } => "bad_shape",
             Error::Notification { .. } => "notification",
             Error::Config(_) => "config",
-            Error::ObjectRead { .. } => "object_read",
-            Error::Store { .. } => "store",
-            Error::Publish { .. } => "publish",
         }
     }
 

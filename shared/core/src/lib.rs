@@ -8,9 +8,14 @@
 //! and the CLI do I/O at the edge and hand bytes to this crate, which is what
 //! lets it be tested, benchmarked and fuzzed alone.
 //!
-//! What this crate is not: an AWS client. It never persists, logs or returns
-//! item key values or PartiQL literals; the record view does not even parse
-//! them.
+//! What this crate must not do: talk to AWS, open files or sockets, spawn
+//! threads or tasks, or read the clock: callers hand it bytes (or a reader)
+//! and the time. It depends on no AWS SDK crate,
+//! no tokio and no Lambda runtime, and has no feature flags that would bring
+//! them in; the I/O edge (the summary table, S3 reads, SNS) is the
+//! `ddb-audit-aws` crate, which builds on this one. It never persists, logs or
+//! returns item key values or PartiQL literals; the record view does not even
+//! parse them.
 
 pub mod agent;
 pub mod apps;
@@ -21,14 +26,10 @@ pub mod cost;
 pub mod decode;
 mod error;
 mod globs;
-#[cfg(feature = "aws")]
-pub mod ingest;
 pub mod input;
 pub mod metrics;
 pub mod notification;
 pub mod notify;
-#[cfg(feature = "aws")]
-pub mod notify_handler;
 pub mod notify_message;
 pub mod partiql;
 pub mod paths;
@@ -38,8 +39,6 @@ pub mod rollup;
 pub mod row;
 pub mod scan;
 mod split;
-#[cfg(feature = "aws")]
-pub mod store;
 pub mod summary;
 pub mod table;
 pub mod tally;

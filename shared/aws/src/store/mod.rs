@@ -25,10 +25,10 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 use tokio::task::JoinSet;
 
-use crate::paths::{paths_sk, IngestPath, PathMarks, PATHS_PK};
-use crate::row::{format_day, format_time, Row};
-use crate::summary::{self, Chunk, CounterUpdate, Facts, Plan};
 use crate::Error;
+use ddb_audit_core::paths::{paths_sk, IngestPath, PathMarks, PATHS_PK};
+use ddb_audit_core::row::{format_day, format_time, Row};
+use ddb_audit_core::summary::{self, Chunk, CounterUpdate, Facts, Plan};
 
 /// Sources kept per lifetime row at most (a sample, not an inventory).
 pub const MAX_STORED_SOURCES: usize = 16;
@@ -714,7 +714,7 @@ impl SummaryStore {
 
     /// Records that `path` delivered events of `account` and `region` up to
     /// `day` (days since the epoch): moves the path's mark forward, never
-    /// back (see [`crate::paths`]). A mark this store already wrote for that
+    /// back (see [`ddb_audit_core::paths`]). A mark this store already wrote for that
     /// day or later is not written again.
     pub async fn mark_path(
         &self,
@@ -1098,7 +1098,9 @@ pub fn row_from_item(item: &HashMap<String, AttributeValue>) -> Option<Row> {
 
 /// The partition of a table's rows (`table: None`: the account-level row).
 fn partition(account: &str, region: &str, table: Option<&str>) -> String {
-    summary::row_pk(&crate::rollup::RollupKey::new(account, region, table, ""))
+    summary::row_pk(&ddb_audit_core::rollup::RollupKey::new(
+        account, region, table, "",
+    ))
 }
 
 /// Reads a reject item back; `None` for other items.
@@ -1120,7 +1122,7 @@ pub fn reject_from_item(item: &HashMap<String, AttributeValue>) -> Option<Reject
         reason: text("reason").unwrap_or_default(),
         detail: text("detail").unwrap_or_default(),
         at: text("rejected_at")
-            .and_then(|t| crate::attribute::parse_event_time(&t))
+            .and_then(|t| ddb_audit_core::attribute::parse_event_time(&t))
             .unwrap_or(0),
     })
 }
@@ -1144,7 +1146,8 @@ fn marker_from_item(item: &HashMap<String, AttributeValue>) -> Option<BackfillMa
         Some(AttributeValue::S(v)) => Some(v.clone()),
         _ => None,
     };
-    let time = |name: &str| text(name).and_then(|t| crate::attribute::parse_event_time(&t));
+    let time =
+        |name: &str| text(name).and_then(|t| ddb_audit_core::attribute::parse_event_time(&t));
     let number = |name: &str| match item.get(name) {
         Some(AttributeValue::N(v)) => v.parse::<u64>().unwrap_or(0),
         _ => 0,
